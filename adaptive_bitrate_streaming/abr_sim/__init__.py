@@ -1,0 +1,1 @@
+"""Pensieve/Genet-style adaptive bitrate streaming simulator."""

@@ -1,0 +1,59 @@
+"""Result folders: one TSV per trace (the original's columns) and summary.json, written atomically.
+
+A folder is filled under a temporary name and renamed into place once complete, so an interrupted run
+never leaves half a result. An existing result folder is never emptied or replaced unless the user
+asks for it with --overwrite.
+"""
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import InputError
+from .evaluation import EpisodeLog
+
+RESULT_FILE_PREFIX = "result_sim_abr_"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
+        f.write(text)
+    os.replace(f.name, path)
+
+
+def check_results_dir(results_dir: Path, overwrite: bool) -> None:
+    """Refuse, before any work is done, to replace results that are already there."""
+    if results_dir.exists() and any(results_dir.iterdir()) and not overwrite:
+        raise InputError(f"results folder {results_dir} already holds results; "
+                         "pass --results-dir to write elsewhere or --overwrite to replace them")
+
+
+def write_results(results_dir: Path, logs: list[EpisodeLog], summary: dict, overwrite: bool) -> None:
+    check_results_dir(results_dir, overwrite)
+    results_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=results_dir.parent, prefix=f".{results_dir.name}."))
+    for log in logs:
+        lines = ["\t".join(str(value) for value in row) for row in log.rows]
+        (staging / f"{RESULT_FILE_PREFIX}{log.trace_name}").write_text("\n".join(lines) + "\n\n")
+    (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if results_dir.exists():
+        retired = Path(tempfile.mkdtemp(dir=results_dir.parent, prefix=f".{results_dir.name}.old."))
+        os.replace(results_dir, retired / results_dir.name)
+        os.replace(staging, results_dir)
+        shutil.rmtree(retired)
+    else:
+        os.replace(staging, results_dir)
+
+
+def read_mean_qoe(results_dir: Path) -> float:
+    """The original's calc_mean_reward: mean of the reward column over every result file, chunk 0 skipped."""
+    rewards = []
+    for path in sorted(results_dir.glob(f"{RESULT_FILE_PREFIX}*")):
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            if len(fields) <= 1:
+                break
+            rewards.append(float(fields[-1]))
+    return sum(rewards) / len(rewards)

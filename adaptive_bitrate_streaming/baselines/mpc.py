@@ -1,0 +1,77 @@
+"""RobustMPC (spec 2.2), with the plan search vectorised over plans in NumPy.
+
+`MPC(video)` is the original's "MPC": RobustMPC restricted to "jump" plans, where each chunk's quality
+differs by at most one level from the previous one, starting from the current quality.
+`MPC(video, jump_plans_only=False)` is the standard RobustMPC over all 6^5 plans. Both keep the
+original's quirks: the look-ahead reads the chunk after the one it plans for (Pensieve's off-by-one),
+ties go to the later plan, and the bandwidth-error history of a client is never reset between episodes.
+"""
+import itertools
+
+import numpy as np
+
+from abr_sim.constants import BITRATE_LEVELS, REBUF_PENALTY, TOTAL_VIDEO_CHUNKS, VIDEO_BIT_RATE, VIDEO_CHUNK_LEN_MS
+from abr_sim.datasets import Video
+from abr_sim.policy import Policy
+
+HORIZON = 5
+BITRATES = np.array(VIDEO_BIT_RATE)
+
+
+def all_plans() -> np.ndarray:
+    return np.array(list(itertools.product(range(BITRATE_LEVELS), repeat=HORIZON)))
+
+
+def jump_plans(quality: int) -> np.ndarray:
+    """Plans (in itertools.product order) whose successive qualities, starting at `quality`, differ by <= 1."""
+    plans = all_plans()
+    steps = np.diff(np.concatenate([np.full((len(plans), 1), quality), plans], axis=1), axis=1)
+    return plans[np.all(np.abs(steps) <= 1, axis=1)]
+
+
+class MPC(Policy):
+    def __init__(self, video: Video, jump_plans_only: bool = True):
+        self.name = "mpc" if jump_plans_only else "robustmpc"
+        # size 0 beyond the last chunk, as the original's get_chunk_size
+        self.sizes = np.zeros((BITRATE_LEVELS, TOTAL_VIDEO_CHUNKS + 1 + HORIZON), dtype=np.int64)
+        self.sizes[:, : TOTAL_VIDEO_CHUNKS + 1] = np.array([level[: TOTAL_VIDEO_CHUNKS + 1] for level in video.sizes])
+        self.plans = [jump_plans(q) if jump_plans_only else all_plans() for q in range(BITRATE_LEVELS)]
+        self.history = {}  # client -> (past relative errors, past bandwidth estimates)
+
+    def _predict_bandwidth(self, state: np.ndarray, client: int) -> float:
+        errors, estimates = self.history.setdefault(client, ([], []))
+        measured = state[2, -1]
+        errors.append(abs(estimates[-1] - measured) / float(measured) if estimates else 0)
+        past = state[2, -5:]
+        first = int(np.argmax(past != 0.0))  # strip leading zeros (the start of an episode)
+        inverse_sum = 0.0
+        for value in past[first:]:
+            inverse_sum += 1 / float(value)
+        harmonic_mean = 1.0 / (inverse_sum / (len(past) - first))
+        estimates.append(harmonic_mean)
+        return harmonic_mean / (1 + float(max(errors[-5:])))
+
+    def act(self, observation, client=0):
+        bandwidth = self._predict_bandwidth(observation.state, client)
+        downloaded = TOTAL_VIDEO_CHUNKS - observation.chunk.chunks_remaining
+        horizon = min(HORIZON, TOTAL_VIDEO_CHUNKS - downloaded)
+        if horizon <= 0:
+            return 0
+        quality = observation.quality
+        plans = self.plans[quality][:, :horizon]  # (P, H)
+        chunk_indices = downloaded + 1 + np.arange(horizon)  # the original's off-by-one look-ahead
+        download_s = self.sizes[plans, chunk_indices] / 1000000.0 / bandwidth  # (P, H)
+
+        buffer_s = np.full(len(plans), observation.chunk.buffer_s)
+        rebuffer_s = np.zeros(len(plans))
+        chunk_len_s = VIDEO_CHUNK_LEN_MS / 1000.0
+        for position in range(horizon):
+            stall = buffer_s < download_s[:, position]
+            rebuffer_s = np.where(stall, rebuffer_s + (download_s[:, position] - buffer_s), rebuffer_s)
+            buffer_s = np.where(stall, 0.0, buffer_s - download_s[:, position]) + chunk_len_s
+        bitrate_sum = BITRATES[plans].sum(axis=1)
+        previous = np.concatenate([np.full((len(plans), 1), quality), plans[:, :-1]], axis=1)
+        smoothness = np.abs(BITRATES[plans] - BITRATES[previous]).sum(axis=1)
+        reward = bitrate_sum / 1000.0 - REBUF_PENALTY * rebuffer_s - smoothness / 1000.0
+        best = len(plans) - 1 - int(np.argmax(reward[::-1]))  # ties go to the later plan
+        return int(plans[best, 0])
