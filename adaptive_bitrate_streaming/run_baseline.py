@@ -38,6 +38,9 @@ def parse_args(argv=None):
                         help="Pensieve family: take the most likely action instead of sampling")
     parser.add_argument("--backend", choices=["torch", "tf"], default="torch",
                         help="Pensieve family: PyTorch port, or TensorFlow graphs (TF environment only)")
+    parser.add_argument("--model-path", default=None,
+                        help="Pensieve family: TF1 checkpoint prefix (default: "
+                             "<data>/abr/all_models/<model>/nn_model_ep_<epoch>.ckpt)")
     parser.add_argument("--cuda-id", type=int, default=None,
                         help="sets CUDA_VISIBLE_DEVICES (kept for compatibility; the actors run on the CPU)")
     parser.add_argument("--data-dir", default=None, help="data root (default: $TRAILBLAZER_DATA or ./data)")
@@ -74,7 +77,8 @@ def main(argv=None):
     random.seed(args.seed)
     torch.manual_seed(args.seed)
     rng = np.random.RandomState(args.seed)
-    policy = make_baseline(args.model, video, data_root, rng, args.backend, args.deterministic)
+    policy = make_baseline(args.model, video, data_root, rng, args.backend, args.deterministic,
+                           Path(args.model_path) if args.model_path else None)
     schedule = episode_schedule(trace_set, args.fixed_order, trace_num)
     logs = run_episodes(policy, trace_set, video, schedule, None if args.fixed_order else rng,
                         progress=not args.quiet)

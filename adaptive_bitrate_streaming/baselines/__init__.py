@@ -15,15 +15,18 @@ BASELINES = ["bba", "mpc", "robustmpc", *CHECKPOINT_EPOCHS]
 
 
 def make_baseline(name: str, video: Video, data_root: Path, rng: np.random.RandomState,
-                  backend: str = "torch", deterministic: bool = False) -> Policy:
-    """Build a baseline by name; `rng` drives the Pensieve family's action sampling."""
+                  backend: str = "torch", deterministic: bool = False, checkpoint: Path | None = None) -> Policy:
+    """Build a baseline by name; `rng` drives the Pensieve family's action sampling.
+
+    `checkpoint` is a TF1 checkpoint prefix for the Pensieve family (default: the data root's original one).
+    """
     if name == "bba":
         return BBA()
     if name in ("mpc", "robustmpc"):
         return MPC(video, jump_plans_only=name == "mpc")
     if name not in CHECKPOINT_EPOCHS:
         raise InputError(f"unknown model '{name}'; choose from {', '.join(BASELINES)}")
-    prefix = checkpoint_prefix(data_root, name)
+    prefix = checkpoint or checkpoint_prefix(data_root, name)
     if backend == "tf":
         from .pensieve_tf import tf_probabilities
 

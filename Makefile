@@ -1,0 +1,44 @@
+# Set-up and entry points. `make demo` runs the main job on the embedded default (synthetic data, offline
+# SmolLM2); `make test` runs the tests. Both create the virtual environment first.
+PYTHON ?= python3
+VENV ?= .venv
+TF_VENV ?= .venv-tf
+# A local copy of the public data (laid out like download_data.py writes it), if there is one. The tests
+# read real traces, checkpoints and TPC-H DAGs from it; the demo takes the Genet checkpoint from it.
+DATA ?= $(wildcard ../shared/data)
+DATA_ABS = $(if $(DATA),$(abspath $(DATA)))
+
+export OMP_WAIT_POLICY = PASSIVE
+export PYTHONDONTWRITEBYTECODE = 1
+
+.PHONY: install demo test download baselines-env test-baselines
+
+$(VENV)/.installed: requirements-abr.txt requirements-cjs.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements-abr.txt -r requirements-cjs.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	cd adaptive_bitrate_streaming && ../$(VENV)/bin/python quickstart.py $(if $(DATA_ABS),--models-from $(DATA_ABS))
+
+test: install
+	cd adaptive_bitrate_streaming && TRAILBLAZER_TEST_DATA=$(DATA_ABS) ../$(VENV)/bin/python -m pytest
+	cd cluster_job_scheduling && TRAILBLAZER_TEST_DATA=$(DATA_ABS) ../$(VENV)/bin/python -m pytest
+
+download: install
+	$(VENV)/bin/python download_data.py
+
+# The separate TensorFlow environment in which reviewers rerun the original TF1 baselines.
+$(TF_VENV)/.installed: requirements-baselines.txt
+	$(PYTHON) -m venv $(TF_VENV)
+	$(TF_VENV)/bin/pip install --quiet --upgrade pip
+	$(TF_VENV)/bin/pip install --quiet -r requirements-baselines.txt
+	touch $@
+
+baselines-env: $(TF_VENV)/.installed
+
+test-baselines: baselines-env
+	cd adaptive_bitrate_streaming && TRAILBLAZER_TEST_DATA=$(DATA_ABS) ../$(TF_VENV)/bin/python -m pytest tests/tf_backend
