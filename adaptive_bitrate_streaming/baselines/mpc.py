@@ -30,8 +30,9 @@ def jump_plans(quality: int) -> np.ndarray:
 
 
 class MPC(Policy):
-    def __init__(self, video: Video, jump_plans_only: bool = True):
+    def __init__(self, video: Video, jump_plans_only: bool = True, search=None):
         self.name = "mpc" if jump_plans_only else "robustmpc"
+        self.search = search or plan_search
         # size 0 beyond the last chunk, as the original's get_chunk_size
         self.sizes = np.zeros((BITRATE_LEVELS, TOTAL_VIDEO_CHUNKS + 1 + HORIZON), dtype=np.int64)
         self.sizes[:, : TOTAL_VIDEO_CHUNKS + 1] = np.array([level[: TOTAL_VIDEO_CHUNKS + 1] for level in video.sizes])
@@ -54,24 +55,53 @@ class MPC(Policy):
     def act(self, observation, client=0):
         bandwidth = self._predict_bandwidth(observation.state, client)
         downloaded = TOTAL_VIDEO_CHUNKS - observation.chunk.chunks_remaining
-        horizon = min(HORIZON, TOTAL_VIDEO_CHUNKS - downloaded)
-        if horizon <= 0:
-            return 0
-        quality = observation.quality
-        plans = self.plans[quality][:, :horizon]  # (P, H)
-        chunk_indices = downloaded + 1 + np.arange(horizon)  # the original's off-by-one look-ahead
-        download_s = self.sizes[plans, chunk_indices] / 1000000.0 / bandwidth  # (P, H)
+        plans = self.plans[observation.quality]
+        return self.search(self.sizes, plans, observation.quality, observation.chunk.buffer_s, downloaded, bandwidth)
 
-        buffer_s = np.full(len(plans), observation.chunk.buffer_s)
-        rebuffer_s = np.zeros(len(plans))
-        chunk_len_s = VIDEO_CHUNK_LEN_MS / 1000.0
-        for position in range(horizon):
-            stall = buffer_s < download_s[:, position]
-            rebuffer_s = np.where(stall, rebuffer_s + (download_s[:, position] - buffer_s), rebuffer_s)
-            buffer_s = np.where(stall, 0.0, buffer_s - download_s[:, position]) + chunk_len_s
-        bitrate_sum = BITRATES[plans].sum(axis=1)
-        previous = np.concatenate([np.full((len(plans), 1), quality), plans[:, :-1]], axis=1)
-        smoothness = np.abs(BITRATES[plans] - BITRATES[previous]).sum(axis=1)
-        reward = bitrate_sum / 1000.0 - REBUF_PENALTY * rebuffer_s - smoothness / 1000.0
-        best = len(plans) - 1 - int(np.argmax(reward[::-1]))  # ties go to the later plan
-        return int(plans[best, 0])
+
+def plan_search(sizes, plans, quality, buffer_s, downloaded, bandwidth) -> int:
+    """First quality of the plan with the highest predicted QoE over the horizon, all plans at once."""
+    horizon = min(HORIZON, TOTAL_VIDEO_CHUNKS - downloaded)
+    if horizon <= 0:
+        return 0
+    plans = plans[:, :horizon]  # (P, H)
+    chunk_indices = downloaded + 1 + np.arange(horizon)  # the original's off-by-one look-ahead
+    download_s = sizes[plans, chunk_indices] / 1000000.0 / bandwidth  # (P, H)
+    buffer = np.full(len(plans), buffer_s)
+    rebuffer = np.zeros(len(plans))
+    chunk_len_s = VIDEO_CHUNK_LEN_MS / 1000.0
+    for position in range(horizon):
+        stall = buffer < download_s[:, position]
+        rebuffer = np.where(stall, rebuffer + (download_s[:, position] - buffer), rebuffer)
+        buffer = np.where(stall, 0.0, buffer - download_s[:, position]) + chunk_len_s
+    bitrate_sum = BITRATES[plans].sum(axis=1)
+    previous = np.concatenate([np.full((len(plans), 1), quality), plans[:, :-1]], axis=1)
+    smoothness = np.abs(BITRATES[plans] - BITRATES[previous]).sum(axis=1)
+    reward = bitrate_sum / 1000.0 - REBUF_PENALTY * rebuffer - smoothness / 1000.0
+    best = len(plans) - 1 - int(np.argmax(reward[::-1]))  # ties go to the later plan
+    return int(plans[best, 0])
+
+
+def plan_search_loop(sizes, plans, quality, buffer_s, downloaded, bandwidth) -> int:
+    """The same search as the original writes it, one plan and one chunk at a time: the reference that
+    the tests check `plan_search` against and the benchmark times it against."""
+    horizon = min(HORIZON, TOTAL_VIDEO_CHUNKS - downloaded)
+    best, best_reward = 0, -100000000
+    for full_plan in plans:
+        plan = full_plan[:horizon]
+        buffer, rebuffer, bitrate_sum, smoothness, last = buffer_s, 0.0, 0, 0, quality
+        for position, chunk_quality in enumerate(plan):
+            download = sizes[chunk_quality, downloaded + position + 1] / 1000000.0 / bandwidth
+            if buffer < download:
+                rebuffer += download - buffer
+                buffer = 0
+            else:
+                buffer -= download
+            buffer += VIDEO_CHUNK_LEN_MS / 1000.0
+            bitrate_sum += VIDEO_BIT_RATE[chunk_quality]
+            smoothness += abs(VIDEO_BIT_RATE[chunk_quality] - VIDEO_BIT_RATE[last])
+            last = chunk_quality
+        reward = bitrate_sum / 1000.0 - REBUF_PENALTY * rebuffer - smoothness / 1000.0
+        if reward >= best_reward:
+            best_reward, best = reward, int(plan[0]) if len(plan) else 0
+    return best

@@ -1,0 +1,48 @@
+"""Speed of the simulator and of MPC's plan search, over all 100 fcc-test traces (video1).
+
+    python benchmarks/benchmark_baselines.py [--data-dir DIR]
+
+Prints simulated chunks per second with BBA, and the time MPC takes with the vectorised plan search
+against the original's per-plan loop (pure Python; the original needs numba for it), measured in the
+same run. Decisions are identical (tests/test_mpc.py).
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from abr_sim.datasets import load_trace_set, load_video, resolve_data_root  # noqa: E402
+from abr_sim.evaluation import run_episodes  # noqa: E402
+from abr_sim.simulator import episode_schedule  # noqa: E402
+from baselines import BBA, MPC  # noqa: E402
+from baselines.mpc import plan_search_loop  # noqa: E402
+
+
+def timed(policy, trace_set, video, schedule) -> tuple[float, int]:
+    start = time.perf_counter()
+    logs = run_episodes(policy, trace_set, video, schedule, progress=False)
+    return time.perf_counter() - start, sum(len(log.rows) for log in logs)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--trace", default="fcc-test")
+    parser.add_argument("--video", default="video1")
+    args = parser.parse_args()
+    root = resolve_data_root(args.data_dir)
+    trace_set, video = load_trace_set(root, args.trace), load_video(root, args.video)
+    schedule = episode_schedule(trace_set, True, len(trace_set.traces))
+
+    seconds, chunks = timed(BBA(), trace_set, video, schedule)
+    print(f"BBA: {chunks} chunks in {seconds:.3f} s = {chunks / seconds:,.0f} simulated chunks/s")
+    vectorised, _ = timed(MPC(video), trace_set, video, schedule)
+    loop, _ = timed(MPC(video, search=plan_search_loop), trace_set, video, schedule)
+    print(f"MPC over {len(schedule)} traces: vectorised plan search {vectorised:.2f} s, "
+          f"per-plan loop {loop:.2f} s, speed-up {loop / vectorised:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
