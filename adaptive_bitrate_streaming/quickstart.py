@@ -1,0 +1,73 @@
+"""The main job on the embedded default: synthetic traces and video, no download, then a QoE table.
+
+    python quickstart.py [--models-from DATA_ROOT]
+
+1. generates the synthetic trace sets (synthetic-train/valid/test) and video into artifacts/quickstart/data
+   (once; same seed, same files);
+2. evaluates BBA, MPC and Genet on synthetic-test (Genet needs its checkpoint: it is looked up under
+   --models-from, a data root such as the one download_data.py fills, and skipped if absent);
+3. prints the table and writes it to artifacts/quickstart/abr_table.csv.
+"""
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+import run_baseline
+from abr_sim.errors import exit_on_input_error
+from abr_sim.synthetic import TraceConfig, generate
+from baselines.pensieve import checkpoint_prefix
+
+TRACE_COUNTS = {"train": 100, "valid": 30, "test": 50}
+SEED = 0
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output-dir", default="artifacts/quickstart", help="data, results and the table go here")
+    parser.add_argument("--models-from", default=None, help="a data root holding abr/all_models (for Genet)")
+    return parser.parse_args(argv)
+
+
+def ensure_synthetic_data(data_root: Path) -> None:
+    if (data_root / "abr" / "videos" / "synthetic_sizes").is_dir():
+        return
+    for path in generate(data_root, "synthetic", TRACE_COUNTS, TraceConfig(), SEED):
+        print(f"generated {path}")
+
+
+def evaluate_baseline(model: str, data_root: Path, results_root: Path, *flags: str) -> dict:
+    return run_baseline.main(["--model", model, "--data-dir", str(data_root), "--trace", "synthetic-test",
+                              "--video", "synthetic", "--results-dir", str(results_root / model), "--overwrite",
+                              "--quiet", *flags])
+
+
+@exit_on_input_error
+def main(argv=None):
+    args = parse_args(argv)
+    output = Path(args.output_dir)
+    data_root, results_root = output / "data", output / "results"
+    ensure_synthetic_data(data_root)
+
+    rows = {}
+    for model in ("bba", "mpc"):
+        rows[model] = evaluate_baseline(model, data_root, results_root)
+    genet = checkpoint_prefix(Path(args.models_from), "genet") if args.models_from else None
+    if genet and Path(f"{genet}.index").is_file():
+        rows["genet"] = evaluate_baseline("genet", data_root, results_root, "--model-path", str(genet))
+    else:
+        print("genet: skipped, no checkpoint (python ../download_data.py --only abr/all_models/genet, "
+              "then --models-from ../adaptive_bitrate_streaming/data)")
+
+    table = pd.DataFrame({name: {"mean QoE": s["mean_qoe"], "bitrate (Mbps)": s["mean_bitrate_mbps"],
+                                 "rebuffering (s/chunk)": s["rebuffer_s"], "smoothness (Mbps)": s["smoothness_mbps"]}
+                          for name, s in rows.items()}).T
+    table.index.name = "policy"
+    table.to_csv(output / "abr_table.csv")
+    print(f"\nABR on synthetic-test ({TRACE_COUNTS['test']} traces, video 'synthetic'):")
+    print(table.to_string(float_format=lambda x: f"{x:.3f}"))
+    print(f"written to {output / 'abr_table.csv'}")
+
+
+if __name__ == "__main__":
+    main()
