@@ -1,0 +1,124 @@
+"""Collect an experience pool from conventional policies, for adapting the LLM offline.
+
+    python generate_exp_pool.py --models mpc genet --trace fcc-train --video video1 --trace-num -1 --seeds 1 2
+
+Every (policy, seed) pair streams the trace set once; episodes are split into blocks of traces that
+worker processes run in parallel. Each block draws its delay noise and the Pensieve family's sampling
+from its own generator, seeded by (seed, block), so the pool does not depend on the number of workers.
+The pool is a folder (plm_special/experience.py): transitions.npz and metadata.json.
+"""
+import argparse
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from abr_sim.datasets import load_trace_set, load_video, resolve_data_root
+from abr_sim.errors import InputError, exit_on_input_error
+from abr_sim.evaluation import run_episodes
+from abr_sim.policy import Policy
+from abr_sim.simulator import episode_schedule
+from baselines import BASELINES, make_baseline
+from plm_special.experience import ExperiencePool
+
+BLOCK_SIZE = 10  # traces per work unit
+
+
+class RecordingPolicy(Policy):
+    """Passes decisions through and records (state seen, bitrate chosen, QoE of that chunk, last chunk?)."""
+
+    def __init__(self, policy: Policy):
+        self.policy, self.name = policy, policy.name
+        self.pending, self.transitions = {}, []
+
+    def reset(self, client=0):
+        self.pending.pop(client, None)
+        self.policy.reset(client)
+
+    def act_batch(self, observations, clients):
+        actions = self.policy.act_batch(observations, clients)
+        for observation, client, action in zip(observations, clients, actions):
+            if client in self.pending:
+                state, previous = self.pending.pop(client)
+                self.transitions.append((state, previous, observation.reward, observation.done))
+            if not observation.done:  # the decision after the last chunk is discarded
+                self.pending[client] = (observation.state.astype(np.float32), action)
+        return actions
+
+
+def collect_block(model, seed, block, data_root, trace, video_name, fixed_order, trace_num, deterministic):
+    """Run one block of episodes with one policy; returns its transitions as arrays."""
+    trace_set, video = load_trace_set(data_root, trace), load_video(data_root, video_name)
+    schedule = episode_schedule(trace_set, fixed_order, trace_num)[block * BLOCK_SIZE:(block + 1) * BLOCK_SIZE]
+    rng = np.random.RandomState([seed, block])
+    recorder = RecordingPolicy(make_baseline(model, video, data_root, rng, deterministic=deterministic))
+    run_episodes(recorder, trace_set, video, schedule, None if fixed_order else rng, progress=False)
+    states, actions, rewards, dones = zip(*recorder.transitions)
+    return np.stack(states), np.array(actions), np.array(rewards), np.array(dones)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", required=True,
+                        help=f"policies to learn from, space- or comma-separated: {', '.join(BASELINES)}")
+    parser.add_argument("--trace", required=True, help="trace set, e.g. fcc-train")
+    parser.add_argument("--video", required=True, help="video, e.g. video1")
+    parser.add_argument("--trace-num", type=int, default=-1, help="traces per (policy, seed); -1 = all")
+    parser.add_argument("--seeds", "--seed", dest="seeds", type=int, nargs="+", default=[100003],
+                        help="one pass over the traces per seed (noise and sampling differ)")
+    parser.add_argument("--fixed-order", action="store_true", help="traces in name order, no delay noise")
+    parser.add_argument("--deterministic", action="store_true", help="Pensieve family: argmax, not sampling")
+    parser.add_argument("--workers", type=int, default=2, help="parallel processes")
+    parser.add_argument("--data-dir", default=None, help="data root (default: $TRAILBLAZER_DATA or ./data)")
+    parser.add_argument("--output", default=None, help="pool folder (default: artifacts/exp_pools/...)")
+    parser.add_argument("--cuda-id", type=int, default=None, help="accepted for compatibility (CPU only)")
+    return parser.parse_args(argv)
+
+
+@exit_on_input_error
+def main(argv=None):
+    args = parse_args(argv)
+    models = [m for item in args.models for m in item.split(",") if m]
+    unknown = [m for m in models if m not in BASELINES]
+    if unknown or not models:
+        raise InputError(f"unknown model(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(BASELINES)}")
+    data_root = resolve_data_root(args.data_dir)
+    trace_set, video = load_trace_set(data_root, args.trace), load_video(data_root, args.video)
+    if args.trace_num == 0 or args.trace_num < -1:
+        raise InputError(f"--trace-num must be -1 (all) or a positive number, got {args.trace_num}")
+    trace_num = len(trace_set.traces) if args.trace_num == -1 else min(args.trace_num, len(trace_set.traces))
+    fixed_order = args.fixed_order or trace_num == len(trace_set.traces)
+    output = Path(args.output) if args.output else (
+        Path("artifacts") / "exp_pools" / f"{args.trace}_{args.video}" / "_".join(models)
+        / f"seeds_{'_'.join(map(str, args.seeds))}_trace_num_{trace_num}_fixed_{fixed_order}")
+    if output.exists():
+        raise InputError(f"experience pool {output} already exists; remove it or pick another --output")
+    for model in models:  # fail on a missing checkpoint before starting the workers
+        make_baseline(model, video, data_root, np.random.RandomState(0))
+
+    blocks = range((trace_num + BLOCK_SIZE - 1) // BLOCK_SIZE)
+    jobs = [(m, s, b) for m in models for s in args.seeds for b in blocks]
+    results = {}
+    with ProcessPoolExecutor(max_workers=args.workers) as pool, \
+            tqdm(total=len(jobs) * trace_num // len(blocks), desc="episodes", unit="trace") as bar:
+        futures = {pool.submit(collect_block, m, s, b, data_root, args.trace, args.video, fixed_order, trace_num,
+                               args.deterministic): (m, s, b) for m, s, b in jobs}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            bar.update(len(results[futures[future]][3].nonzero()[0]))
+    states, actions, rewards, dones = (np.concatenate([results[job][i] for job in jobs]) for i in range(4))
+    pool = ExperiencePool(states, actions, rewards, dones, metadata={
+        "source_policies": models, "trace_set": args.trace, "video": args.video, "trace_num": trace_num,
+        "fixed_order": fixed_order, "seeds": args.seeds, "deterministic": args.deterministic,
+        "data_root": str(data_root),
+    })
+    pool.save(output)
+    stats = pool.statistics()
+    print(f"pool {output}: {stats['num_transitions']} transitions, {stats['num_episodes']} episodes, "
+          f"reward {stats['reward_min']:.3f}..{stats['reward_max']:.3f}, "
+          f"mean episode return {stats['episode_return_mean']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
