@@ -144,7 +144,8 @@ def load_backbone(plm_dir: Path, plm_type: str, plm_size: str, which_layer: int 
             peft_model = PeftModel.from_pretrained(model, adapter_dir, is_trainable=True)
         else:
             lora = LoraConfig(r=rank, lora_alpha=LORA_ALPHA, lora_dropout=LORA_DROPOUT, bias="none",
-                              target_modules=list(PLM_TYPES[plm_type].lora_targets))
+                              target_modules=list(PLM_TYPES[plm_type].lora_targets),
+                              fan_in_fan_out=plm_type == "gpt2")  # GPT-2's projections store W transposed
             peft_model = get_peft_model(model, lora)
         model = peft_model.get_base_model()
     return Backbone(model, plm_type, peft_model)

@@ -40,3 +40,25 @@ def run_script(script: str, *args: str, cwd: Path = TREE, env: dict | None = Non
 
     return subprocess.run([sys.executable, str(TREE / script), *args], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def tiny_plms(tmp_path_factory) -> Path:
+    """downloaded_plms-style folder with a tiny random model of every supported type (<type>/tiny)."""
+    from plm_special.backbones import PLM_TYPES
+    from prepare_plm import build_tiny_model
+
+    root = tmp_path_factory.mktemp("plms")
+    for plm_type in PLM_TYPES:
+        build_tiny_model(plm_type, root / plm_type / "tiny")
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_pool(synthetic_data, tmp_path_factory) -> Path:
+    """An experience pool from MPC and BBA: 5 of the synthetic training traces (shuffled, noisy), 2 seeds."""
+    result = run_script("generate_exp_pool.py", "--models", "mpc,bba", "--trace", "synthetic-train",
+                        "--video", "synthetic", "--data-dir", str(synthetic_data), "--seeds", "1", "2",
+                        "--trace-num", "5", "--output", str(tmp_path_factory.mktemp("pools") / "pool"))
+    assert result.returncode == 0, result.stderr
+    return Path(result.stdout.split("pool ")[-1].split(":")[0])

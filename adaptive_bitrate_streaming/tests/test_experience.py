@@ -1,0 +1,132 @@
+import json
+import pickle
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from abr_sim.errors import InputError
+from conftest import run_script
+from plm_special.dataset import ExperienceDataset, ReturnScaling, collate_episodes
+from plm_special.experience import ExperiencePool, load_pool
+
+
+def test_pool_holds_47_transitions_per_episode_with_its_statistics(small_pool):
+    pool = load_pool(small_pool)
+    metadata = json.loads((small_pool / "metadata.json").read_text())
+    assert metadata["source_policies"] == ["mpc", "bba"] and metadata["seeds"] == [1, 2]
+    stats = metadata["statistics"]
+    assert stats["num_episodes"] == 2 * 2 * 5 and stats["num_transitions"] == 20 * 47
+    assert [e.stop - e.start for e in pool.episodes()] == [47] * 20
+    assert stats["max_timestep"] == 46
+    assert stats["reward_max"] == pytest.approx(pool.rewards.max())
+    assert pool.states.dtype == np.float32 and pool.states.shape[1:] == (6, 6)
+    # the first transition of an episode: the state after chunk 0 (fetched at the lowest quality)
+    assert pool.states[0][0, -1] == pytest.approx(300 / 4300) and pool.states[0][5, -1] == pytest.approx(47 / 48)
+
+
+def test_generation_is_deterministic_and_independent_of_workers(synthetic_data, tmp_path, small_pool):
+    result = run_script("generate_exp_pool.py", "--models", "mpc", "bba", "--trace", "synthetic-train", "--video",
+                        "synthetic", "--data-dir", str(synthetic_data), "--seeds", "1", "2", "--workers", "1", "--trace-num", "5",
+                        "--output", str(tmp_path / "again"))
+    assert result.returncode == 0, result.stderr
+    first, again = load_pool(small_pool), load_pool(tmp_path / "again")
+    for name in ("states", "actions", "rewards", "dones"):
+        assert np.array_equal(getattr(first, name), getattr(again, name))
+    # and the seeds matter (the original's --seed had no effect)
+    assert not np.array_equal(first.rewards[: 5 * 47], first.rewards[5 * 47: 10 * 47])
+
+
+def test_existing_pool_is_never_overwritten(synthetic_data, small_pool):
+    before = (small_pool / "transitions.npz").read_bytes()
+    result = run_script("generate_exp_pool.py", "--models", "bba", "--trace", "synthetic-train", "--video",
+                        "synthetic", "--data-dir", str(synthetic_data), "--output", str(small_pool))
+    assert result.returncode == 2 and "already exists" in result.stderr
+    assert (small_pool / "transitions.npz").read_bytes() == before
+
+
+def test_unknown_model_list_is_one_clear_error(synthetic_data, tmp_path):
+    result = run_script("generate_exp_pool.py", "--models", "mpc,pensieve", "--trace", "synthetic-train",
+                        "--video", "synthetic", "--data-dir", str(synthetic_data), "--output", str(tmp_path / "p"))
+    assert result.returncode == 2 and result.stderr.strip() == (
+        "error: unknown model(s) pensieve; choose from bba, mpc, robustmpc, genet, udr_1, udr_2, udr_3, udr_real")
+
+
+def test_returns_to_go_and_reward_normalisation():
+    scaling = ReturnScaling(reward_min=-10.0, reward_max=10.0, gamma=0.5, scale=10)
+    normalized = scaling.normalize(np.array([10.0, 0.0, -10.0, 30.0]))
+    assert normalized.tolist() == [1.0, 0.5, 0.0, 1.0]  # clipped to the pool's range
+    assert scaling.returns_to_go(np.array([1.0, 1.0, 1.0])).tolist() == pytest.approx([0.175, 0.15, 0.1])
+    assert scaling.process_reward(0.0) == pytest.approx(0.05)
+
+
+def test_dataset_episodes_never_straddle(small_pool):
+    dataset = ExperienceDataset(load_pool(small_pool), gamma=1.0, scale=1000)
+    assert len(dataset) == 20
+    episode = dataset[3]
+    assert episode["timesteps"].tolist() == list(range(47))
+    assert episode["returns"][-1] > 0 and all(episode["returns"][:-1] >= episode["returns"][1:])
+    assert dataset.scaling.max_return == pytest.approx(max(float(e["returns"][0]) for e in dataset.episodes))
+    batch = collate_episodes([dataset[0], {k: v[:10] for k, v in dataset[1].items()}])
+    assert batch["valid"].sum(1).tolist() == [47, 10] and batch["states"].shape == (2, 47, 6, 6)
+
+
+def original_pickle(path, states, actions, rewards, dones):
+    """Write a pool the way the original code did: a pickled plm_special.data.exp_pool.ExperiencePool."""
+    module = types.ModuleType("plm_special.data.exp_pool")
+
+    class ExperiencePool:
+        pass
+
+    ExperiencePool.__module__, ExperiencePool.__qualname__ = module.__name__, "ExperiencePool"
+    module.ExperiencePool = ExperiencePool
+    sys.modules[module.__name__] = module
+    try:
+        pool = ExperiencePool()
+        pool.states, pool.actions, pool.rewards, pool.dones = states, actions, rewards, dones
+        path.write_bytes(pickle.dumps(pool))
+    finally:
+        del sys.modules[module.__name__]
+
+
+def test_original_pickled_pools_load_through_the_restricted_loader(tmp_path):
+    states = [np.full((6, 6), i, dtype=np.float32) for i in range(4)]
+    original_pickle(tmp_path / "exp_pool.pkl", states, [np.int64(1), 2, 3, 0], [0.5, np.float64(1.0), -2.0, 4.3],
+                    [False, False, False, True])
+    pool = load_pool(tmp_path / "exp_pool.pkl")
+    assert pool.actions.tolist() == [1, 2, 3, 0] and pool.dones.tolist() == [False, False, False, True]
+    assert pool.states[2][0, 0] == 2.0
+
+
+def test_pickles_with_other_classes_are_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    (tmp_path / "evil.pkl").write_bytes(pickle.dumps({"states": [Evil()]}))
+    with pytest.raises(InputError, match="builtins.print is not allowed"):
+        load_pool(tmp_path / "evil.pkl")
+
+
+def test_damaged_or_foreign_pools_are_refused(small_pool, tmp_path):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(small_pool, damaged)
+    data = (damaged / "transitions.npz").read_bytes()
+    (damaged / "transitions.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="damaged or truncated"):
+        load_pool(damaged)
+    with pytest.raises(InputError, match="not an experience pool"):
+        load_pool(tmp_path)
+    foreign = tmp_path / "foreign"
+    pool = load_pool(small_pool)
+    ExperiencePool(pool.states[:, :5, :], pool.actions, pool.rewards, pool.dones).save(foreign)
+    with pytest.raises(InputError, match="different state layout"):
+        load_pool(foreign)
+    metadata = json.loads((small_pool / "metadata.json").read_text())
+    shutil.copytree(small_pool, tmp_path / "cjs")
+    (tmp_path / "cjs" / "metadata.json").write_text(json.dumps({**metadata, "task": "cjs"}))
+    with pytest.raises(InputError, match="task 'cjs'"):
+        load_pool(tmp_path / "cjs")

@@ -1,0 +1,135 @@
+"""run_plm.py end to end on tiny backbones: adaptation, checkpoints, resume, saved policies, bad input."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import run_plm
+from conftest import run_script
+
+
+def common(tiny_plms, synthetic_data):
+    return ["--plm-dir", str(tiny_plms), "--data-dir", str(synthetic_data), "--video", "synthetic",
+            "--valid-trace", "synthetic-valid", "--trace", "synthetic-test", "--state-feature-dim", "16",
+            "--w", "5", "--batch-size", "4", "--seed", "7"]
+
+
+def adapt(tiny_plms, synthetic_data, small_pool, model_dir, *flags):
+    return run_plm.main(["--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--rank", "4",
+                         "--exp-pool-path", str(small_pool), "--model-dir", str(model_dir),
+                         *common(tiny_plms, synthetic_data), *flags])
+
+
+def test_training_learns_the_pool_and_test_reloads_the_best_policy(tiny_plms, synthetic_data, small_pool, tmp_path):
+    summary = adapt(tiny_plms, synthetic_data, small_pool, tmp_path / "run", "--num-epochs", "6", "--lr", "3e-3",
+                    "--test", "--results-dir", str(tmp_path / "results"))
+    with open(tmp_path / "run" / "train_log.csv") as f:
+        rows = [line.split(",") for line in f.read().split()[1:]]
+    losses = [float(row[2]) for row in rows]
+    assert len(rows) == 6 and losses[-1] < 0.85 * losses[0] and losses == sorted(losses, reverse=True)
+    assert {p.name for p in (tmp_path / "run" / "best_model").iterdir()} == {"settings.json", "modules.safetensors",
+                                                                            "adapter"}
+    settings = json.loads((tmp_path / "run" / "best_model" / "settings.json").read_text())
+    assert settings["plm_type"] == "llama" and settings["rank"] == 4 and settings["hidden_size"] == 64
+    assert settings["return_scaling"]["max_return"] > 0
+    # --test alone needs no pool: everything is in the saved folder; same policy, same results
+    again = run_plm.main(["--test", "--model-dir", str(tmp_path / "run"), "--results-dir", str(tmp_path / "again"),
+                          *common(tiny_plms, synthetic_data)])
+    assert again["mean_qoe"] == summary["mean_qoe"] and again["num_traces"] == 4
+    assert len(list((tmp_path / "again").glob("result_sim_abr_*"))) == 4
+
+
+def test_resume_continues_exactly_where_training_stopped(tiny_plms, synthetic_data, small_pool, tmp_path):
+    adapt(tiny_plms, synthetic_data, small_pool, tmp_path / "straight", "--num-epochs", "2")
+    adapt(tiny_plms, synthetic_data, small_pool, tmp_path / "resumed", "--num-epochs", "1")
+    adapt(tiny_plms, synthetic_data, small_pool, tmp_path / "resumed", "--num-epochs", "2", "--resume")
+    for name in ("modules.safetensors", "adapter/adapter_model.safetensors"):
+        straight = load_file(tmp_path / "straight" / "checkpoint" / name)
+        resumed = load_file(tmp_path / "resumed" / "checkpoint" / name)
+        assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    log = (tmp_path / "resumed" / "train_log.csv").read_text().split()
+    assert [row.split(",")[0] for row in log[1:]] == ["1", "2"]
+
+
+@pytest.mark.parametrize("flags, trainable", [
+    (["--rank", "-1"], "backbone.safetensors"),
+    (["--freeze-plm", "--freeze-encoder"], None),
+])
+def test_full_fine_tuning_and_frozen_backbones_round_trip(tiny_plms, synthetic_data, small_pool, tmp_path, flags,
+                                                          trainable):
+    args = ["--adapt", "--test", "--plm-type", "gpt2", "--plm-size", "tiny", "--exp-pool-path", str(small_pool),
+            "--model-dir", str(tmp_path / "run"), "--num-epochs", "1", "--results-dir", str(tmp_path / "r1"),
+            *common(tiny_plms, synthetic_data), *flags]
+    summary = run_plm.main(args)
+    files = {p.name for p in (tmp_path / "run" / "best_model").iterdir()}
+    assert (trainable in files) if trainable else files == {"settings.json", "modules.safetensors"}
+    again = run_plm.main(["--test", "--model-dir", str(tmp_path / "run" / "best_model"), "--results-dir",
+                          str(tmp_path / "r2"), *common(tiny_plms, synthetic_data)])
+    assert again["mean_qoe"] == summary["mean_qoe"]
+
+
+def assert_one_line_error(result, needle):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], result.stderr
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_plms, synthetic_data, small_pool, tmp_path_factory):
+    model_dir = tmp_path_factory.mktemp("trained") / "run"
+    adapt(tiny_plms, synthetic_data, small_pool, model_dir, "--num-epochs", "1")
+    return model_dir
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--adapt", "--plm-type", "bert"], "unknown --plm-type 'bert'"),
+    (["--adapt", "--plm-type", "llama", "--plm-size", "7b"], "no model in"),
+    (["--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--which-layer", "9"], "beyond the model's depth"),
+    (["--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--rank", "0"], "--rank must be -1"),
+    (["--test"], "is not a saved policy (no settings.json)"),
+    ([], "nothing to do"),
+])
+def test_bad_backbone_flags(tiny_plms, synthetic_data, small_pool, tmp_path, flags, needle):
+    result = run_script("run_plm.py", *flags, "--exp-pool-path", str(small_pool), "--model-dir", str(tmp_path / "m"),
+                        *common(tiny_plms, synthetic_data))
+    assert_one_line_error(result, needle)
+    assert not (tmp_path / "m").exists()
+
+
+def test_bad_pools(tiny_plms, synthetic_data, small_pool, tmp_path):
+    truncated = tmp_path / "truncated"
+    truncated.mkdir()
+    (truncated / "metadata.json").write_text((small_pool / "metadata.json").read_text())
+    (truncated / "transitions.npz").write_bytes((small_pool / "transitions.npz").read_bytes()[:5000])
+    (tmp_path / "not_a_pool.pkl").write_bytes(b"hello")
+    for pool, needle in ((truncated, "damaged or truncated"), (tmp_path / "not_a_pool.pkl", "not an experience pool"),
+                         (tmp_path, "not an experience pool")):
+        result = run_script("run_plm.py", "--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--exp-pool-path",
+                            str(pool), "--model-dir", str(tmp_path / "m"), *common(tiny_plms, synthetic_data))
+        assert_one_line_error(result, needle)
+        assert not (tmp_path / "m").exists()
+
+
+def test_saved_policy_only_loads_into_its_backbone(tiny_plms, synthetic_data, trained, tmp_path):
+    for flags, needle in ((["--plm-type", "gpt2"], "trained with plm_type=llama, not gpt2"),
+                          (["--rank", "8"], "trained with rank=4, not 8")):
+        result = run_script("run_plm.py", "--test", "--model-dir", str(trained), "--results-dir", str(tmp_path / "r"),
+                            *flags, *common(tiny_plms, synthetic_data))
+        assert_one_line_error(result, needle)
+        assert not (tmp_path / "r").exists()
+
+
+def test_existing_runs_and_results_are_never_overwritten(tiny_plms, synthetic_data, small_pool, trained, tmp_path):
+    before = (trained / "checkpoint" / "modules.safetensors").read_bytes()
+    result = run_script("run_plm.py", "--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--exp-pool-path",
+                        str(small_pool), "--model-dir", str(trained), *common(tiny_plms, synthetic_data))
+    assert_one_line_error(result, "already holds a training run; pass --resume")
+    assert (trained / "checkpoint" / "modules.safetensors").read_bytes() == before
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "keep").write_text("x")
+    result = run_script("run_plm.py", "--test", "--model-dir", str(trained), "--results-dir", str(results),
+                        *common(tiny_plms, synthetic_data))
+    assert_one_line_error(result, "already holds results")
+    assert (results / "keep").read_text() == "x"
