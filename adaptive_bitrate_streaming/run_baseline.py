@@ -6,7 +6,6 @@ Writes one TSV per trace (time_s, bitrate_kbps, buffer_s, rebuffer_s, chunk_byte
 smoothness_mbps, reward) and summary.json into the results folder, and prints a one-line summary.
 """
 import argparse
-import json
 import os
 import random
 from pathlib import Path

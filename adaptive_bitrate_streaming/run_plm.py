@@ -20,6 +20,7 @@ from abr_sim.constants import TOTAL_VIDEO_CHUNKS
 from abr_sim.datasets import load_trace_set, load_video, resolve_data_root
 from abr_sim.errors import InputError, exit_on_input_error
 from abr_sim.evaluation import run_episodes, summarize
+from abr_sim.files import atomic_write_text
 from abr_sim.results import check_results_dir, write_results
 from abr_sim.simulator import episode_schedule
 from plm_special.backbones import DEFAULT_PLM_DIR, PLM_TYPES
@@ -141,7 +142,7 @@ def adapt(args, data_root, video, device) -> Path:
         model.state_encoder.requires_grad_(False)
     model.to(device)
     model_dir.mkdir(parents=True, exist_ok=True)
-    (model_dir / "run_settings.json").write_text(json.dumps({**settings, "args": vars(args)}, indent=2) + "\n")
+    atomic_write_text(model_dir / "run_settings.json", json.dumps({**settings, "args": vars(args)}, indent=2) + "\n")
 
     def validate(model) -> float:
         policy = LLMPolicy(model, dataset.scaling, args.target_return_scale, args.sample, args.seed)

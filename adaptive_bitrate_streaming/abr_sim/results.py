@@ -5,22 +5,13 @@ never leaves half a result. An existing result folder is never emptied or replac
 asks for it with --overwrite.
 """
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from .errors import InputError
 from .evaluation import EpisodeLog
+from .files import atomic_folder
 
 RESULT_FILE_PREFIX = "result_sim_abr_"
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
-        f.write(text)
-    os.replace(f.name, path)
 
 
 def check_results_dir(results_dir: Path, overwrite: bool) -> None:
@@ -32,19 +23,11 @@ def check_results_dir(results_dir: Path, overwrite: bool) -> None:
 
 def write_results(results_dir: Path, logs: list[EpisodeLog], summary: dict, overwrite: bool) -> None:
     check_results_dir(results_dir, overwrite)
-    results_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=results_dir.parent, prefix=f".{results_dir.name}."))
-    for log in logs:
-        lines = ["\t".join(str(value) for value in row) for row in log.rows]
-        (staging / f"{RESULT_FILE_PREFIX}{log.trace_name}").write_text("\n".join(lines) + "\n\n")
-    (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if results_dir.exists():
-        retired = Path(tempfile.mkdtemp(dir=results_dir.parent, prefix=f".{results_dir.name}.old."))
-        os.replace(results_dir, retired / results_dir.name)
-        os.replace(staging, results_dir)
-        shutil.rmtree(retired)
-    else:
-        os.replace(staging, results_dir)
+    with atomic_folder(results_dir) as staging:
+        for log in logs:
+            lines = ["\t".join(str(value) for value in row) for row in log.rows]
+            (staging / f"{RESULT_FILE_PREFIX}{log.trace_name}").write_text("\n".join(lines) + "\n\n")
+        (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 
 def read_mean_qoe(results_dir: Path) -> float:

@@ -6,9 +6,6 @@ Gaussian noise; samples are `interval_s` apart with a little jitter. Videos have
 sizes are the level's bitrate times 4 s, scaled by a per-chunk complexity factor shared by all levels.
 Same seed, same files.
 """
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import numpy as np
 
 from .constants import TOTAL_VIDEO_CHUNKS, VIDEO_BIT_RATE, VIDEO_CHUNK_LEN_MS
 from .errors import InputError
+from .files import atomic_folder
 
 
 @dataclass
@@ -51,31 +49,20 @@ def synthetic_video(rng: np.random.Generator, variability: float = 0.15) -> list
     return [[int(kbps * 1000 / 8 * chunk_s * c) for c in complexity] for kbps in VIDEO_BIT_RATE]
 
 
-def _replace_folder(staging: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(staging, target)
-
-
 def write_trace_set(root: Path, split: str, name: str, traces: list[tuple[list[float], list[float]]]) -> Path:
     target = root / "abr" / "traces" / split / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}."))
-    for index, (times, bandwidths) in enumerate(traces):
-        lines = [f"{t}\t{b}" for t, b in zip(times, bandwidths)]
-        (staging / f"{name}_{index:04d}").write_text("\n".join(lines) + "\n")
-    _replace_folder(staging, target)
+    with atomic_folder(target) as staging:
+        for index, (times, bandwidths) in enumerate(traces):
+            lines = [f"{t}\t{b}" for t, b in zip(times, bandwidths)]
+            (staging / f"{name}_{index:04d}").write_text("\n".join(lines) + "\n")
     return target
 
 
 def write_video(root: Path, name: str, sizes: list[list[int]]) -> Path:
     target = root / "abr" / "videos" / f"{name}_sizes"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}."))
-    for level, level_sizes in enumerate(sizes):
-        (staging / f"video_size_{level}").write_text("".join(f"{size}\n" for size in level_sizes))
-    _replace_folder(staging, target)
+    with atomic_folder(target) as staging:
+        for level, level_sizes in enumerate(sizes):
+            (staging / f"video_size_{level}").write_text("".join(f"{size}\n" for size in level_sizes))
     return target
 
 

@@ -10,31 +10,19 @@ A training checkpoint adds training_state.safetensors (optimizer tensors, random
 training_state.json (epoch, step, scheduler, best validation score, optimizer hyper-parameters).
 """
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from abr_sim.errors import InputError
+from abr_sim.files import atomic_folder
 
 from .backbones import load_backbone
 from .dataset import ReturnScaling
 from .rl_policy import OfflineRLPolicy
 
 BACKBONE_SETTINGS = ("plm_type", "plm_size", "rank", "which_layer")
-
-
-def _replace_folder(staging: Path, folder: Path) -> None:
-    if folder.exists():
-        retired = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.old."))
-        os.replace(folder, retired / folder.name)
-        os.replace(staging, folder)
-        shutil.rmtree(retired)
-    else:
-        os.replace(staging, folder)
 
 
 def non_backbone_state(model: OfflineRLPolicy) -> dict:
@@ -53,15 +41,12 @@ def _write_policy(model: OfflineRLPolicy, settings: dict, folder: Path) -> None:
 
 def save_policy(model: OfflineRLPolicy, settings: dict, folder: Path, training_state: dict | None = None) -> None:
     """Write a policy folder (and, for a checkpoint, the training state) under a temporary name, then rename."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    _write_policy(model, settings, staging)
-    if training_state is not None:
-        tensors, scalars = training_state
-        save_file(tensors, staging / "training_state.safetensors")
-        (staging / "training_state.json").write_text(json.dumps(scalars, indent=2) + "\n")
-    _replace_folder(staging, folder)
+    with atomic_folder(folder) as staging:
+        _write_policy(model, settings, staging)
+        if training_state is not None:
+            tensors, scalars = training_state
+            save_file(tensors, staging / "training_state.safetensors")
+            (staging / "training_state.json").write_text(json.dumps(scalars, indent=2) + "\n")
 
 
 def read_settings(folder: Path) -> dict:

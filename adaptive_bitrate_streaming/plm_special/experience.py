@@ -11,9 +11,7 @@ transition, so a 48-chunk episode gives 47.
 Pools written by the original code (a pickled `ExperiencePool`) are read through a restricted unpickler.
 """
 import json
-import os
 import pickle
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from abr_sim.errors import InputError
+from abr_sim.files import atomic_folder
 
 FORMAT_VERSION = 1
 TASK = "abr"
@@ -71,14 +70,12 @@ class ExperiencePool:
         folder = Path(folder)
         if folder.exists():
             raise InputError(f"experience pool {folder} already exists; remove it or pick another --output")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-        np.savez(staging / "transitions.npz", **{name: getattr(self, name) for name in ARRAYS})
         metadata = {"format_version": FORMAT_VERSION, "task": TASK, "state_layout": STATE_LAYOUT,
                     "state_shape": list(STATE_SHAPE), "num_actions": NUM_ACTIONS, **self.metadata,
                     "statistics": self.statistics()}
-        (staging / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
-        os.replace(staging, folder)
+        with atomic_folder(folder) as staging:
+            np.savez(staging / "transitions.npz", **{name: getattr(self, name) for name in ARRAYS})
+            (staging / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
 
 
 def _check_arrays(arrays: dict, source: Path) -> None:

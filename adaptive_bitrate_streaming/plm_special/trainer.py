@@ -2,9 +2,9 @@
 the actions the conventional policies took, AdamW with linear warm-up, gradient accumulation and clipping,
 a checkpoint after every epoch (resumable) and model selection on a validation trace set."""
 import csv
+import io
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 from tqdm import tqdm
+
+from abr_sim.files import atomic_write_text
 
 from .checkpoint import optimizer_state, restore_optimizer, save_policy
 from .dataset import ExperienceDataset, collate_episodes
@@ -100,11 +102,9 @@ class Trainer:
         return sum(losses) / len(losses)
 
     def _write_log(self, rows: list[list]) -> None:
-        path = self.model_dir / "train_log.csv"
-        temporary = path.with_name(f".{path.name}.tmp")
-        with open(temporary, "w", newline="") as f:
-            csv.writer(f).writerows([LOG_COLUMNS, *rows])
-        os.replace(temporary, path)
+        text = io.StringIO()
+        csv.writer(text).writerows([LOG_COLUMNS, *rows])
+        atomic_write_text(self.model_dir / "train_log.csv", text.getvalue())
 
     def fit(self) -> float:
         """Train the remaining epochs; returns the best validation score (mean QoE)."""
