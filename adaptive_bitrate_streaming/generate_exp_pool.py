@@ -2,7 +2,9 @@
 
     python generate_exp_pool.py --models mpc genet --trace fcc-train --video video1 --trace-num -1 --seeds 1 2
 
-Every (policy, seed) pair streams the trace set once; episodes are split into blocks of traces that
+Every (policy, seed) pair streams --trace-num traces once, in shuffled order with delay noise unless
+--fixed-order is given (so seeds give different episodes even when all traces are used, unlike the
+original, whose --seed had no effect); episodes are split into blocks of traces that
 worker processes run in parallel. Each block draws its delay noise and the Pensieve family's sampling
 from its own generator, seeded by (seed, block), so the pool does not depend on the number of workers.
 The pool is a folder (plm_special/experience.py): transitions.npz and metadata.json.
@@ -88,7 +90,7 @@ def main(argv=None):
     if args.trace_num == 0 or args.trace_num < -1:
         raise InputError(f"--trace-num must be -1 (all) or a positive number, got {args.trace_num}")
     trace_num = len(trace_set.traces) if args.trace_num == -1 else min(args.trace_num, len(trace_set.traces))
-    fixed_order = args.fixed_order or trace_num == len(trace_set.traces)
+    fixed_order = args.fixed_order  # unlike run_baseline.py, using every trace does not fix the order
     output = Path(args.output) if args.output else (
         Path("artifacts") / "exp_pools" / f"{args.trace}_{args.video}" / "_".join(models)
         / f"seeds_{'_'.join(map(str, args.seeds))}_trace_num_{trace_num}_fixed_{fixed_order}")

@@ -114,7 +114,7 @@ def adapt(args, data_root, video, device) -> Path:
     checkpoint = model_dir / "checkpoint"
     if args.resume and not (checkpoint / "training_state.json").is_file():
         raise InputError(f"--resume: {model_dir} has no checkpoint to continue from")
-    if not args.resume and model_dir.exists() and any(model_dir.iterdir()):
+    if not args.resume and ((model_dir / "checkpoint").exists() or (model_dir / "best_model").exists()):
         raise InputError(f"{model_dir} already holds a training run; pass --resume to continue it "
                          "or --model-dir to start another")
     valid_set = load_trace_set(data_root, args.valid_trace)
