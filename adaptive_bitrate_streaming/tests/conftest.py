@@ -6,6 +6,11 @@ import pytest
 
 TREE = Path(__file__).resolve().parent.parent
 
+try:  # tests/tf_backend runs in the TensorFlow environment only (make test-baselines)
+    import tensorflow  # noqa: F401
+except ImportError:
+    collect_ignore = ["tf_backend"]
+
 
 def _test_data_root() -> Path | None:
     value = os.environ.get("TRAILBLAZER_TEST_DATA")
