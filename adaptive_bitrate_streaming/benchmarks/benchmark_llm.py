@@ -1,0 +1,108 @@
+"""Speed of the LLM policy on SmolLM2-135M, each against its reference measured in the same run.
+
+    python benchmarks/benchmark_llm.py [--which-layer -1] [--w 20]
+
+1. Decision latency: one client streams whole episodes; each decision either feeds only its 8 new tokens
+   (keys and values of earlier tokens come from the cache) or recomputes the whole context. Same actions.
+2. Training throughput (episodes per second): --batch-size 16 against batch 1 with 16 accumulation steps,
+   i.e. the same effective batch of 16 episodes per optimizer step.
+The weights of the non-backbone modules are random: speed does not depend on them. Needs
+downloaded_plms/smollm2/135m (python prepare_plm.py smollm2) and a data root with fcc-test and video1
+(or pass --trace/--video of synthetic data).
+"""
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from abr_sim.datasets import load_trace_set, load_video, resolve_data_root  # noqa: E402
+from abr_sim.evaluation import run_episodes  # noqa: E402
+from abr_sim.simulator import episode_schedule  # noqa: E402
+from plm_special.backbones import DEFAULT_PLM_DIR, load_backbone  # noqa: E402
+from plm_special.dataset import ReturnScaling  # noqa: E402
+from plm_special.llm_policy import LLMPolicy  # noqa: E402
+from plm_special.rl_policy import OfflineRLPolicy  # noqa: E402
+from plm_special.trainer import episode_loss  # noqa: E402
+
+
+class TimedPolicy(LLMPolicy):
+    def act_batch(self, observations, clients):
+        start = time.perf_counter()
+        actions = super().act_batch(observations, clients)
+        self.latencies.append(time.perf_counter() - start)
+        return actions
+
+
+def decision_latency(model, trace_set, video, episodes: int, use_cache: bool):
+    policy = TimedPolicy(model, ReturnScaling(-100.0, 4.3, 1.0, 1000.0, 0.047), use_cache=use_cache)
+    policy.latencies = []
+    logs = run_episodes(policy, trace_set, video, episode_schedule(trace_set, True, episodes), progress=False)
+    return statistics.mean(policy.latencies), [row[1] for log in logs for row in log.rows]
+
+
+def training_throughput(model, batch_size: int, accumulation: int, optimizer_steps: int) -> float:
+    torch.manual_seed(0)
+    steps = 47
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=1e-5)
+    model.train()
+
+    def optimizer_step():
+        for _ in range(accumulation):
+            batch = {"states": torch.rand(batch_size, steps, 6, 6), "actions": torch.randint(0, 6, (batch_size, steps)),
+                     "returns": torch.rand(batch_size, steps), "timesteps": torch.arange(steps).expand(batch_size, -1),
+                     "valid": torch.ones(batch_size, steps, dtype=torch.bool)}
+            (episode_loss(model, batch) / accumulation).backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 0.25)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    optimizer_step()  # warm-up
+    start = time.perf_counter()
+    for _ in range(optimizer_steps):
+        optimizer_step()
+    return optimizer_steps * batch_size * accumulation / (time.perf_counter() - start)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--plm-dir", default=str(DEFAULT_PLM_DIR))
+    parser.add_argument("--which-layer", type=int, default=-1)
+    parser.add_argument("--rank", type=int, default=128)
+    parser.add_argument("--w", type=int, default=20)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--trace", default="fcc-test")
+    parser.add_argument("--video", default="video1")
+    parser.add_argument("--episodes", type=int, default=2)
+    parser.add_argument("--optimizer-steps", type=int, default=2)
+    parser.add_argument("--train-which-layer", type=int, default=5, help="early exit for the training benchmark")
+    args = parser.parse_args()
+    root = resolve_data_root(args.data_dir)
+    trace_set, video = load_trace_set(root, args.trace), load_video(root, args.video)
+    print(f"torch threads: {torch.get_num_threads()}")
+
+    torch.manual_seed(0)
+    backbone = load_backbone(Path(args.plm_dir), "smollm2", "135m", args.which_layer, args.rank)
+    model = OfflineRLPolicy(backbone, 256, args.w, 47).eval()
+    cached, cached_actions = decision_latency(model, trace_set, video, args.episodes, use_cache=True)
+    full, full_actions = decision_latency(model, trace_set, video, args.episodes, use_cache=False)
+    print(f"decision latency, SmolLM2-135M ({backbone.num_layers} blocks), w={args.w}: cached {cached * 1000:.1f} ms, "
+          f"full recomputation {full * 1000:.1f} ms, speed-up {full / cached:.1f}x "
+          f"(same actions: {cached_actions == full_actions})")
+
+    backbone = load_backbone(Path(args.plm_dir), "smollm2", "135m", args.train_which_layer, args.rank)
+    model = OfflineRLPolicy(backbone, 256, args.w, 47)
+    batched = training_throughput(model, 16, 1, args.optimizer_steps)
+    single = training_throughput(model, 1, 16, args.optimizer_steps)
+    print(f"training, SmolLM2-135M ({backbone.num_layers} blocks), 16 episodes per optimizer step: "
+          f"batch 16 {batched:.2f} episodes/s, batch 1 x 16 accumulation {single:.2f} episodes/s, "
+          f"speed-up {batched / single:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
