@@ -55,6 +55,7 @@ class SparkSchedSimEnv(gym.Env):
             "num_committable_execs": Discrete(num_executors + 1),
             "source_job_idx": Discrete(job_arrival_cap + 1),
             "exec_supplies": Sequence(Discrete(2 * num_executors + 1), stack=True),
+            "job_ids": Sequence(Discrete(job_arrival_cap), stack=True),
         })
         self.action_space = Dict({
             "stage_idx": Discrete(max_stages + 1, start=-1),  # -1: schedule nothing more this round
@@ -131,7 +132,7 @@ class SparkSchedSimEnv(gym.Env):
 
     def _observe(self) -> dict:
         """Node features of all incomplete stages of all active jobs (in arrival, then stage order), edges
-        among them, job boundaries, and what the current round has to give."""
+        among them, job boundaries and ids, and what the current round has to give."""
         schedulable = set(self.schedulable_stages)
         nodes, ptr, supplies, mask = [], [0], [], np.zeros(int(self.job_offsets[-1]), dtype=bool)
         source_job_idx = len(self.active_job_ids)
@@ -153,6 +154,7 @@ class SparkSchedSimEnv(gym.Env):
             "num_committable_execs": self.tracker.num_committable(),
             "source_job_idx": source_job_idx,
             "exec_supplies": np.array(supplies, dtype=np.int64),
+            "job_ids": np.array(self.active_job_ids, dtype=np.int64),
         }
 
     def _job_time(self, start_time: float, start_jobs: list[int]) -> float:
