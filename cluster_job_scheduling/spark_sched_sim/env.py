@@ -50,17 +50,18 @@ class SparkSchedSimEnv(gym.Env):
         self.tracker = ExecutorTracker(num_executors)
         max_stages = job_arrival_cap * MAX_STAGES_PER_JOB
         self.observation_space = Dict({
-            "dag_batch": Graph(node_space=Box(0, np.inf, (NUM_NODE_FEATURES,), dtype=np.float32), edge_space=None),
+            # edges carry no data (always 0); gymnasium needs an edge space to accept edge links
+            "dag_batch": Graph(node_space=Box(0, np.inf, (NUM_NODE_FEATURES,), dtype=np.float32),
+                               edge_space=Discrete(1)),
             "dag_ptr": Sequence(Discrete(max_stages + 1), stack=True),
             "num_committable_execs": Discrete(num_executors + 1),
             "source_job_idx": Discrete(job_arrival_cap + 1),
             "exec_supplies": Sequence(Discrete(2 * num_executors + 1), stack=True),
             "job_ids": Sequence(Discrete(job_arrival_cap), stack=True),
         })
-        self.action_space = Dict({
-            "stage_idx": Discrete(max_stages + 1, start=-1),  # -1: schedule nothing more this round
-            "num_exec": Discrete(num_executors, start=1),
-        })
+        # the action space follows the round: stage_idx in -1 (none) .. schedulable stages - 1, num_exec in
+        # 1 .. committable executors (_observe updates the bounds, so sampled actions are always valid)
+        self.action_space = Dict({"stage_idx": Discrete(1, start=-1), "num_exec": Discrete(num_executors, start=1)})
 
     # ----------------------------------------------------------------------------------------------------
     # gymnasium API
@@ -145,10 +146,13 @@ class SparkSchedSimEnv(gym.Env):
                 nodes.append((stage.num_remaining_tasks, stage.most_recent_duration, stage in schedulable))
                 mask[self.job_offsets[job_id] + stage.id] = True
             ptr.append(len(nodes))
+        self.action_space["stage_idx"] = Discrete(len(self.schedulable_stages) + 1, start=-1)
+        self.action_space["num_exec"] = Discrete(max(1, self.tracker.num_committable()), start=1)
         edges = self.all_edges[mask[self.all_edges[:, 0]] & mask[self.all_edges[:, 1]]]
         renumber = np.cumsum(mask) - 1
         return {
-            "dag_batch": GraphInstance(np.array(nodes, dtype=np.float32).reshape(-1, NUM_NODE_FEATURES), None,
+            "dag_batch": GraphInstance(np.array(nodes, dtype=np.float32).reshape(-1, NUM_NODE_FEATURES),
+                                       np.zeros(len(edges), dtype=np.int64),
                                        renumber[edges].astype(np.int64).reshape(-1, 2)),
             "dag_ptr": np.array(ptr, dtype=np.int64),
             "num_committable_execs": self.tracker.num_committable(),

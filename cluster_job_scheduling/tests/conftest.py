@@ -1,0 +1,42 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TREE = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """Data root holding the public CJS data (../shared/data in CI), from $TRAILBLAZER_TEST_DATA."""
+    value = os.environ.get("TRAILBLAZER_TEST_DATA")
+    root = Path(value) if value else None
+    if root is None or not (root / "cjs").is_dir():
+        message = f"public CJS data not found (TRAILBLAZER_TEST_DATA={root})"
+        if os.environ.get("TRAILBLAZER_REQUIRE_TEST_DATA") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return root
+
+
+@pytest.fixture(scope="session")
+def synthetic_data(tmp_path_factory) -> Path:
+    from spark_sched_sim.synthetic import generate
+
+    root = tmp_path_factory.mktemp("cjs_data")
+    generate(root, "synthetic", seed=0)
+    return root
+
+
+def run_script(script: str, *args: str):
+    return subprocess.run([sys.executable, str(TREE / script), *args], cwd=TREE, capture_output=True, text=True)
+
+
+def assert_one_line_error(result, *needles):
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]

@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from schedulers.heuristics import RoundRobin
+from spark_sched_sim.datasets import load_dataset
+from spark_sched_sim.env import SparkSchedSimEnv
+from spark_sched_sim.errors import InputError
+from spark_sched_sim.evaluation import run_episodes
+
+
+@pytest.fixture(scope="module")
+def templates(synthetic_data):
+    return load_dataset(synthetic_data, "synthetic")
+
+
+def small_env(templates, **overrides):
+    settings = dict(num_executors=10, job_arrival_cap=20) | overrides
+    return SparkSchedSimEnv(templates, **settings)
+
+
+def play(env, scheduler, seed):
+    observation, _ = env.reset(seed=seed)
+    rewards, done, steps = [], False, 0
+    while not done:
+        observation, reward, done, truncated, info = env.step(scheduler.act(observation))
+        rewards.append(reward)
+        steps += 1
+    return rewards, steps
+
+
+def test_passes_gymnasium_checks(templates):
+    check_env(small_env(templates), skip_render_check=True)
+
+
+def test_same_seed_same_episode_and_every_job_completes(templates):
+    env = small_env(templates)
+    first, steps = play(env, RoundRobin(10, fair=True), seed=5)
+    durations = env.job_durations_ms()
+    again, _ = play(env, RoundRobin(10, fair=True), seed=5)
+    assert again == first and env.job_durations_ms() == durations
+    assert len(env.completed_job_ids) == 20 and steps > 20
+    different, _ = play(env, RoundRobin(10, fair=True), seed=6)
+    assert different != first
+
+
+def test_rewards_add_up_to_minus_the_total_job_time(templates):
+    env = small_env(templates)
+    rewards, _ = play(env, RoundRobin(10, fair=False), seed=2)
+    assert -sum(rewards) == pytest.approx(sum(env.job_durations_ms()), rel=1e-9)
+
+
+def test_observation_layout(templates):
+    env = small_env(templates)
+    observation, _ = env.reset(seed=1)
+    nodes, ptr = observation["dag_batch"].nodes, observation["dag_ptr"]
+    assert nodes.shape[1] == 3 and ptr[0] == 0 and ptr[-1] == len(nodes)
+    assert observation["num_committable_execs"] == 10  # every executor starts free, at the common pool
+    assert observation["source_job_idx"] == len(observation["exec_supplies"])  # source: the common pool
+    schedulable = nodes[:, 2].astype(bool)
+    parents = set(observation["dag_batch"].edge_links[:, 1].tolist())
+    assert schedulable.any() and not any(schedulable[list(parents)])  # stages with parents wait for them
+
+
+def test_invalid_actions_are_refused(templates):
+    env = small_env(templates)
+    env.reset(seed=1)
+    with pytest.raises(ValueError, match="not one of the"):
+        env.step({"stage_idx": 999, "num_exec": 1})
+    with pytest.raises(ValueError, match="outside 1..10"):
+        env.step({"stage_idx": 0, "num_exec": 11})
+
+
+@pytest.mark.parametrize("settings, needle", [
+    ({"num_executors": 0}, "--num-executors must be at least 1"),
+    ({"job_arrival_rate": 0.0}, "--job-arrival-rate must be positive"),
+    ({"job_arrival_cap": -3}, "--job-arrival-cap must be at least 1"),
+])
+def test_bad_settings(templates, settings, needle):
+    with pytest.raises(InputError, match=needle):
+        small_env(templates, **settings)
+
+
+def test_batched_evaluation_equals_one_environment_at_a_time(templates):
+    make_env = lambda: small_env(templates)  # noqa: E731
+    one = run_episodes(make_env, RoundRobin(10, fair=True), [1, 2, 3], num_envs=1, progress=False)
+    three = run_episodes(make_env, RoundRobin(10, fair=True), [1, 2, 3], num_envs=3, progress=False)
+    assert one == three
+    assert np.mean([job["duration_s"] for job in one[1]]) > 0
