@@ -10,6 +10,8 @@ and latest/ (everything needed to resume after an interruption, with --resume).
 import argparse
 from pathlib import Path
 
+import torch
+
 from schedulers import load_config
 from schedulers.decima import DecimaScheduler, load_state_dict
 from spark_sched_sim.datasets import load_dataset, resolve_data_root
@@ -55,6 +57,7 @@ def main(argv=None):
         return SparkSchedSimEnv(templates, **env_settings, beta=trainer["beta_discount"])
 
     make_env()
+    torch.manual_seed(trainer["seed"])  # the initial weights; rollouts and minibatches have their own seeds
     scheduler = DecimaScheduler(env_settings["num_executors"], agent, None, seed=trainer["seed"])
     if args.init_from:
         scheduler.actor.load_state_dict(load_state_dict(Path(args.init_from)))

@@ -117,6 +117,9 @@ class DecimaActor(nn.Module):
         self.exec_policy_network = nn.Module()
         self.exec_policy_network.mlp_score = make_mlp(NUM_DAG_FEATURES + 2 * embed_dim + 1,
                                                       policy_mlp["hidden_dims"], 1, policy_mlp["activation"])
+        for name, parameter in self.named_parameters():  # as the original: biases start at zero
+            if name.endswith("bias"):
+                nn.init.zeros_(parameter)
 
     def stage_scores(self, batch, h_node, h_dag, h_glob):
         """Scores of the schedulable nodes of every observation, in batch order."""
@@ -204,7 +207,7 @@ class DecimaScheduler(Scheduler):
         return actions
 
     def _choose(self, scores: torch.Tensor) -> tuple[int, float]:
-        probabilities = torch.softmax(scores, 0).cpu().numpy()
+        probabilities = torch.softmax(scores.detach(), 0).cpu().numpy()
         index = int(np.argmax(probabilities)) if self.greedy else sample_index(probabilities, self.rng)
         return index, float(np.log(probabilities[index]))
 

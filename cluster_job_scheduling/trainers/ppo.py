@@ -107,7 +107,6 @@ class PPOTrainer:
         self.lr_schedule = torch.optim.lr_scheduler.StepLR(self.optimizer, config.get("lr_step", 100), 0.5)
         self.iteration, self.best = 0, None
         self.rows: list[list] = []
-        torch.manual_seed(config["seed"])
 
     # ---------------------------------------------------------------- checkpoints
     def save_latest(self) -> None:
