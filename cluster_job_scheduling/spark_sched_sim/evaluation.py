@@ -43,6 +43,7 @@ def run_episodes(make_env: Callable[[], SparkSchedSimEnv], scheduler, seeds: lis
                 seed, observation, completed = running[env_id]
                 env = envs[env_id]
                 next_observation, reward, terminated, truncated, info = env.step(action)
+                scheduler.observe(reward, env_id)
                 if on_step is not None:
                     on_step(env_id, observation, action, reward, terminated or truncated, info)
                 bar.update(len(env.completed_job_ids) - completed)

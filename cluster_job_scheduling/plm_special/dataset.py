@@ -1,0 +1,82 @@
+"""Training data from a scheduling pool: windows of K consecutive decisions of one episode, with returns to go."""
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from .experience import SchedulingPool
+
+
+@dataclass
+class ReturnScaling:
+    """r~ = (clip(r, min, max) - min) / (max - min) with the pool's min and max reward; RTG_t = sum_k gamma^(k-t)
+    r~_k / scale over the rest of the episode. At test time the target starts at the pool's largest RTG times
+    --target-return-scale and drops by r~ / scale after every decision."""
+
+    reward_min: float
+    reward_max: float
+    gamma: float
+    scale: float
+    max_return: float = 0.0
+
+    def normalize(self, rewards):
+        span = self.reward_max - self.reward_min or 1.0
+        return (np.clip(rewards, self.reward_min, self.reward_max) - self.reward_min) / span
+
+    def process_reward(self, reward: float) -> float:
+        return float(self.normalize(reward)) / self.scale
+
+    def returns_to_go(self, rewards: np.ndarray) -> np.ndarray:
+        returns, running = np.zeros(len(rewards)), 0.0
+        for t in range(len(rewards) - 1, -1, -1):
+            running = rewards[t] + self.gamma * running
+            returns[t] = running
+        return returns / self.scale
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """Windows of up to K decisions starting every `sample_step` decisions; they never cross episodes."""
+
+    def __init__(self, pool: SchedulingPool, K: int, sample_step: int, gamma: float, scale: float):
+        rewards = pool.arrays["rewards"]
+        self.scaling = ReturnScaling(float(rewards.min()), float(rewards.max()), gamma, scale)
+        self.pool = pool
+        self.returns = np.zeros(len(pool), dtype=np.float32)
+        self.timesteps = np.zeros(len(pool), dtype=np.int64)
+        self.windows = []
+        for episode in pool.episodes():
+            self.returns[episode] = self.scaling.returns_to_go(self.scaling.normalize(rewards[episode]))
+            self.timesteps[episode] = np.arange(episode.stop - episode.start)
+            self.windows += [(s, min(s + K, episode.stop)) for s in range(episode.start, episode.stop, sample_step)]
+        self.scaling.max_return = float(self.returns.max())
+        self.max_timestep = int(self.timesteps.max())
+        self.graphs = {}
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def graph(self, t: int):
+        if t not in self.graphs:
+            self.graphs[t] = self.pool.graph(t)
+        return self.graphs[t]
+
+    def __getitem__(self, index: int) -> dict:
+        start, stop = self.windows[index]
+        a = self.pool.arrays
+        return {"graphs": [self.graph(t) for t in range(start, stop)],
+                "stage_choice": a["stage_choice"][start:stop], "job_choice": a["job_choice"][start:stop],
+                "exec_choice": a["exec_choice"][start:stop], "returns": self.returns[start:stop],
+                "timesteps": self.timesteps[start:stop]}
+
+
+def collate_windows(items: list[dict]) -> dict:
+    """Windows side by side: their decisions concatenated, with each window's length."""
+    batch = {"graphs": [g for item in items for g in item["graphs"]],
+             "window_lengths": [len(item["graphs"]) for item in items]}
+    for key in ("stage_choice", "job_choice", "exec_choice", "timesteps"):
+        batch[key] = torch.from_numpy(np.concatenate([item[key] for item in items]).astype(np.int64))
+    batch["returns"] = torch.from_numpy(np.concatenate([item["returns"] for item in items]).astype(np.float32))
+    return batch
