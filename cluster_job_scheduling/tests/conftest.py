@@ -40,3 +40,26 @@ def assert_one_line_error(result, *needles):
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr, result.stderr
     for needle in needles:
         assert needle in lines[0], lines[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_plms(tmp_path_factory) -> Path:
+    from plm_special.backbones import PLM_TYPES
+    from prepare_plm import build_tiny_model
+
+    root = tmp_path_factory.mktemp("plms")
+    for plm_type in PLM_TYPES:
+        build_tiny_model(plm_type, root / plm_type / "tiny")
+    return root
+
+
+@pytest.fixture(scope="session")
+def small_pool(real_data, synthetic_data, tmp_path_factory) -> Path:
+    """Decisions of Decima and Fair on a small synthetic cluster (10 executors, 12 jobs)."""
+    output = tmp_path_factory.mktemp("pools") / "pool"
+    result = run_script("generate_exp_pool.py", "--scheds", "decima,fair", "--pool-size", "300", "--complete-episode",
+                        "--num-executors", "10", "--job-arrival-cap", "12", "--dataset", "synthetic", "--data-dir",
+                        str(synthetic_data), "--state-dict-path", str(real_data / "cjs/models/decima/model.pt"),
+                        "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    return output

@@ -1,0 +1,158 @@
+"""The LLM scheduler on tiny random backbones: pools, context modes, heads, run_plm.py end to end."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import run_plm
+from conftest import assert_one_line_error, run_script
+from plm_special.backbones import load_backbone
+from plm_special.dataset import ReturnScaling, WindowDataset, collate_windows
+from plm_special.experience import load_pool
+from plm_special.llm_scheduler import LLMScheduler
+from plm_special.rl_policy import SchedulingPolicy
+from spark_sched_sim.datasets import load_dataset
+from spark_sched_sim.env import SparkSchedSimEnv
+from spark_sched_sim.graph_observation import GraphObservation, level_edge_masks
+
+SCALING = ReturnScaling(reward_min=-4e5, reward_max=0.0, gamma=1.0, scale=1000, max_return=0.5)
+
+
+def tiny_policy(tiny_plms, plm_type, K=4):
+    torch.manual_seed(0)
+    model = SchedulingPolicy(load_backbone(tiny_plms, plm_type, "tiny", -1, 4), 16, 10, 500, K)
+    with torch.no_grad():  # decisive random heads: many different actions
+        model.exec_head.weight.mul_(20)
+        model.stage_key.weight.mul_(5)
+    return model.eval()
+
+
+def play(synthetic_data, scheduler, steps=60):
+    env = SparkSchedSimEnv(load_dataset(synthetic_data, "synthetic"), num_executors=10, job_arrival_cap=8)
+    scheduler.reset()
+    observation, _ = env.reset(seed=3)
+    actions = []
+    for _ in range(steps):
+        action = scheduler.act(observation)
+        actions.append((action["stage_idx"], action["num_exec"]))
+        observation, reward, done, _, _ = env.step(action)
+        scheduler.observe(reward)
+        if done:
+            break
+    return actions
+
+
+@pytest.mark.parametrize("plm_type", ["smollm2", "llama", "qwen2", "mistral"])
+def test_evicting_cache_equals_full_recomputation(tiny_plms, synthetic_data, plm_type):
+    model = tiny_policy(tiny_plms, plm_type, K=4)  # 60 decisions: the cache evicts all along
+    cached = play(synthetic_data, LLMScheduler(model, SCALING, mode="cache"))
+    assert cached == play(synthetic_data, LLMScheduler(model, SCALING, mode="full"))
+    assert len(cached) == 60 and len(set(cached)) > 10
+
+
+@pytest.mark.parametrize("plm_type", ["gpt2", "opt", "t5-lm"])
+def test_absolute_position_backbones_recompute_the_window(tiny_plms, synthetic_data, plm_type):
+    scheduler = LLMScheduler(tiny_policy(tiny_plms, plm_type), SCALING)
+    assert scheduler.mode == "window"
+    actions = play(synthetic_data, scheduler, steps=30)
+    assert len(set(actions)) > 5
+
+
+def test_window_mode_decisions_follow_training_semantics(tiny_plms, small_pool):
+    """At a window's last step, inference over its K steps sees what the teacher-forced pass sees."""
+    model = tiny_policy(tiny_plms, "gpt2", K=4)
+    dataset = WindowDataset(load_pool(small_pool), K=4, sample_step=4, gamma=1.0, scale=1000)
+    batch = collate_windows([dataset[0]])
+    with torch.no_grad():
+        stage, executors, decisions = model(batch["graphs"], batch["window_lengths"], batch["stage_choice"],
+                                            batch["job_choice"], batch["exec_choice"], batch["returns"],
+                                            batch["timesteps"])
+    assert decisions == 4 and torch.isfinite(stage) and torch.isfinite(executors) and stage < 0
+
+
+def test_no_cap_on_schedulable_stages(tiny_plms):
+    model = tiny_policy(tiny_plms, "llama")
+    n = 150  # the original's head had 100 slots
+    graph = GraphObservation(np.random.default_rng(0).random((n, 5), dtype=np.float32), np.zeros((2, 0), dtype=np.int64),
+                             np.array([0, n]), np.ones(n, dtype=bool), np.array([10]), level_edge_masks(np.zeros((0, 2), dtype=np.int64), n))
+    with torch.no_grad():
+        stage, _, _ = model([graph], [1], torch.tensor([149]), torch.tensor([0]), torch.tensor([3]),
+                            torch.tensor([0.1]), torch.tensor([0]))
+    assert torch.isfinite(stage)
+
+
+def test_pool_round_trip(small_pool):
+    pool = load_pool(small_pool)
+    metadata = json.loads((small_pool / "metadata.json").read_text())
+    assert metadata["source_schedulers"] == ["decima", "fair"] and metadata["task"] == "cjs"
+    assert metadata["statistics"]["num_transitions"] == len(pool) >= 300
+    graph = pool.graph(5)
+    assert graph.x.shape[1] == 5 and graph.stage_mask.sum() > pool.arrays["stage_choice"][5]
+    assert graph.exec_caps[pool.arrays["job_choice"][5]] > pool.arrays["exec_choice"][5]
+    assert pool.arrays["dones"].sum() == len(pool.episodes())
+
+
+def common(tiny_plms, synthetic_data):
+    return ["--plm-dir", str(tiny_plms), "--data-dir", str(synthetic_data), "--dataset", "synthetic",
+            "--num-executors", "10", "--job-arrival-cap", "12", "--K", "4", "--state-feature-dim", "16",
+            "--batch-size", "4", "--num-steps-per-iter", "24", "--valid-seeds", "101"]
+
+
+def test_train_test_resume_and_reload(tiny_plms, synthetic_data, small_pool, tmp_path):
+    train = ["--train", "--plm-type", "qwen2", "--plm-size", "tiny", "--peft-rank", "4", "--exp-pool-path",
+             str(small_pool), *common(tiny_plms, synthetic_data)]
+    summary = run_plm.main([*train, "--num-iters", "2", "--test", "--model-dir", str(tmp_path / "a"),
+                            "--results-dir", str(tmp_path / "ra")])
+    run_plm.main([*train, "--num-iters", "1", "--model-dir", str(tmp_path / "b")])
+    run_plm.main([*train, "--num-iters", "2", "--model-dir", str(tmp_path / "b"), "--resume"])
+    from safetensors.torch import load_file
+
+    for name in ("modules.safetensors", "adapter/adapter_model.safetensors"):
+        a, b = load_file(tmp_path / "a/checkpoint" / name), load_file(tmp_path / "b/checkpoint" / name)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    again = run_plm.main(["--test", "--model-dir", str(tmp_path / "a"), "--results-dir", str(tmp_path / "rb"),
+                          *common(tiny_plms, synthetic_data)])
+    assert again["avg_jct_s"] == summary["avg_jct_s"] > 0
+    assert (tmp_path / "rb" / "jobs.csv").read_text().count("\n") == 13
+
+
+@pytest.mark.parametrize("flags, needle", [
+    (["--train", "--plm-type", "bert"], "unknown --plm-type 'bert'"),
+    (["--train", "--plm-type", "llama", "--plm-size", "7b"], "no model in"),
+    (["--train", "--plm-type", "llama", "--plm-size", "tiny", "--valid-seeds", "1"], "overlap the test seeds"),
+    (["--train", "--plm-type", "llama", "--plm-size", "tiny", "--num-executors", "50"], "collected with 10 executors"),
+])
+def test_bad_input(tiny_plms, synthetic_data, small_pool, tmp_path, flags, needle):
+    result = run_script("run_plm.py", *common(tiny_plms, synthetic_data), "--exp-pool-path", str(small_pool),
+                        "--model-dir", str(tmp_path / "m"), *flags)
+    assert_one_line_error(result, needle)
+    assert not (tmp_path / "m").exists()
+
+
+def test_pools_of_another_task_or_layout_are_refused(tiny_plms, synthetic_data, small_pool, tmp_path):
+    import shutil
+
+    abr = tmp_path / "abr_pool"
+    shutil.copytree(small_pool, abr)
+    metadata = json.loads((abr / "metadata.json").read_text())
+    (abr / "metadata.json").write_text(json.dumps({**metadata, "task": "abr", "state_layout": "pensieve-6x6"}))
+    result = run_script("run_plm.py", "--train", "--plm-type", "llama", "--plm-size", "tiny", "--exp-pool-path",
+                        str(abr), "--model-dir", str(tmp_path / "m"), *common(tiny_plms, synthetic_data))
+    assert_one_line_error(result, "task 'abr'")
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "metadata.json").write_text((small_pool / "metadata.json").read_text())
+    (tmp_path / "cut" / "transitions.npz").write_bytes((small_pool / "transitions.npz").read_bytes()[:3000])
+    result = run_script("run_plm.py", "--train", "--plm-type", "llama", "--plm-size", "tiny", "--exp-pool-path",
+                        str(tmp_path / "cut"), "--model-dir", str(tmp_path / "m"), *common(tiny_plms, synthetic_data))
+    assert_one_line_error(result, "damaged or truncated")
+
+
+def test_saved_policy_only_loads_into_its_backbone(tiny_plms, synthetic_data, small_pool, tmp_path):
+    run_plm.main(["--train", "--plm-type", "llama", "--plm-size", "tiny", "--peft-rank", "4", "--exp-pool-path",
+                  str(small_pool), "--num-iters", "1", "--model-dir", str(tmp_path / "run"),
+                  *common(tiny_plms, synthetic_data)])
+    result = run_script("run_plm.py", "--test", "--model-dir", str(tmp_path / "run"), "--plm-type", "gpt2",
+                        "--results-dir", str(tmp_path / "r"), *common(tiny_plms, synthetic_data))
+    assert_one_line_error(result, "trained with plm_type=llama, not gpt2")
+    assert not (tmp_path / "r").exists()
