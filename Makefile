@@ -26,10 +26,11 @@ install: $(VENV)/.installed
 
 demo: install
 	cd adaptive_bitrate_streaming && ../$(VENV)/bin/python quickstart.py $(if $(DATA_ABS),--models-from $(DATA_ABS))
+	cd cluster_job_scheduling && ../$(VENV)/bin/python quickstart.py $(if $(DATA_ABS),--models-from $(DATA_ABS))
 
 test: install
 	cd adaptive_bitrate_streaming && TRAILBLAZER_TEST_DATA=$(DATA_ABS) ../$(VENV)/bin/python -m pytest
-	if [ -d cluster_job_scheduling/tests ]; then cd cluster_job_scheduling && TRAILBLAZER_TEST_DATA=$(DATA_ABS) ../$(VENV)/bin/python -m pytest; fi
+	cd cluster_job_scheduling && TRAILBLAZER_TEST_DATA=$(DATA_ABS) ../$(VENV)/bin/python -m pytest
 
 download: install
 	$(VENV)/bin/python download_data.py
