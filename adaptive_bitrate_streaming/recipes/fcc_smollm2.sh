@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The paper's default ABR setting on the real data, with SmolLM2-135M on a CPU: an experience pool from
-# RobustMPC and Genet on fcc-train (3 noisy passes each), adaptation with model selection on fcc-valid,
-# results on all 100 fcc-test traces (video1). Re-running the script resumes where it stopped.
+# RobustMPC on fcc-train (5 noisy passes), adaptation with model selection on fcc-valid, results on all 100
+# fcc-test traces (video1). Re-running the script resumes where it stopped.
 #
 #   DATA=/path/to/data bash recipes/fcc_smollm2.sh        (from adaptive_bitrate_streaming/)
 set -euo pipefail
@@ -12,8 +12,8 @@ RUN=$OUT/run
 mkdir -p "$OUT"
 
 if [ ! -d "$POOL" ]; then
-  python generate_exp_pool.py --models robustmpc genet --trace fcc-train --video video1 --trace-num -1 \
-    --seeds 1 2 3 --data-dir "$DATA" --output "$POOL"
+  python generate_exp_pool.py --models robustmpc --trace fcc-train --video video1 --trace-num -1 \
+    --seeds 1 2 3 4 5 --data-dir "$DATA" --output "$POOL"
 fi
 
 if [ ! -f "$RUN/best_model/settings.json" ] || [ ! -f "$OUT/adapted" ]; then
@@ -21,7 +21,7 @@ if [ ! -f "$RUN/best_model/settings.json" ] || [ ! -f "$OUT/adapted" ]; then
   [ -f "$RUN/checkpoint/training_state.json" ] && resume=(--resume)
   python run_plm.py --adapt --plm-type smollm2 --plm-size 135m --which-layer 5 --rank 64 \
     --exp-pool-path "$POOL" --model-dir "$RUN" --valid-trace fcc-valid --video video1 --data-dir "$DATA" \
-    --num-epochs 12 --batch-size 8 --lr 3e-4 --w 20 --seed 100003 "${resume[@]}"
+    --num-epochs 10 --batch-size 8 --lr 2e-4 --w 20 --seed 100003 "${resume[@]}"
   touch "$OUT/adapted"
 fi
 
