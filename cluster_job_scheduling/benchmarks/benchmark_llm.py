@@ -1,0 +1,69 @@
+"""Speed of the LLM scheduler on SmolLM2-135M, default TPC-H setting (50 executors, 200 jobs, seed 666).
+
+    python benchmarks/benchmark_llm.py [--which-layer 5] [--decisions 300]
+
+1. Decision latency over the first --decisions decisions: feeding only the new tokens with the evicting
+   cache (the default for rotary backbones) against recomputing the K-step context at every pass (what
+   absolute-position backbones do), measured in the same run; the two make the same decisions (the cache
+   equals recomputation under the band mask: tests/test_plm.py).
+2. Wall time of one whole default episode with the cache.
+The non-backbone weights are random: speed does not depend on them. Needs downloaded_plms/smollm2/135m
+(python prepare_plm.py smollm2) and the TPC-H data.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from plm_special.backbones import DEFAULT_PLM_DIR, load_backbone  # noqa: E402
+from plm_special.dataset import ReturnScaling  # noqa: E402
+from plm_special.llm_scheduler import LLMScheduler  # noqa: E402
+from plm_special.rl_policy import SchedulingPolicy  # noqa: E402
+from spark_sched_sim.datasets import load_dataset, resolve_data_root  # noqa: E402
+from spark_sched_sim.env import SparkSchedSimEnv  # noqa: E402
+
+
+def play(templates, scheduler, decisions=None):
+    env = SparkSchedSimEnv(templates)
+    scheduler.reset()
+    observation, _ = env.reset(seed=666)
+    start, count, done, actions = time.perf_counter(), 0, False, []
+    while not done and (decisions is None or count < decisions):
+        action = scheduler.act(observation)
+        actions.append((action["stage_idx"], action["num_exec"]))
+        observation, reward, done, _, _ = env.step(action)
+        scheduler.observe(reward)
+        count += 1
+    return time.perf_counter() - start, count, actions
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--plm-dir", default=str(DEFAULT_PLM_DIR))
+    parser.add_argument("--which-layer", type=int, default=5)
+    parser.add_argument("--K", type=int, default=20)
+    parser.add_argument("--decisions", type=int, default=300)
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+    templates = load_dataset(resolve_data_root(args.data_dir), "tpch")
+    torch.manual_seed(0)
+    backbone = load_backbone(Path(args.plm_dir), "smollm2", "135m", args.which_layer, 64)
+    model = SchedulingPolicy(backbone, 64, 50, 6000, args.K).eval()
+    scaling = ReturnScaling(-2e5, 0.0, 1.0, 1000.0, 5.0)
+    print(f"torch threads: {torch.get_num_threads()}; SmolLM2-135M with {backbone.num_layers} blocks, K={args.K}")
+
+    cached, count, cached_actions = play(templates, LLMScheduler(model, scaling, mode="cache"), args.decisions)
+    window, _, window_actions = play(templates, LLMScheduler(model, scaling, mode="window"), args.decisions)
+    print(f"decision latency over the first {count} decisions: cache {cached / count * 1000:.1f} ms, "
+          f"recomputing the {args.K}-step context {window / count * 1000:.1f} ms, speed-up {window / cached:.1f}x")
+    seconds, decisions, _ = play(templates, LLMScheduler(model, scaling, mode="cache"))
+    print(f"one default episode with the cache: {seconds:.0f} s, {decisions} decisions "
+          f"({decisions / seconds:.1f} decisions/s)")
+
+
+if __name__ == "__main__":
+    main()
