@@ -21,7 +21,7 @@ if [ ! -f "$RUN/best_model/settings.json" ] || [ ! -f "$OUT/adapted" ]; then
   [ -f "$RUN/checkpoint/training_state.json" ] && resume=(--resume)
   python run_plm.py --adapt --plm-type smollm2 --plm-size 135m --which-layer 3 --rank 64 \
     --exp-pool-path "$POOL" --model-dir "$RUN" --valid-trace fcc-valid --video video1 --data-dir "$DATA" \
-    --num-epochs 10 --batch-size 8 --lr 5e-4 --w 20 --seed 100003 "${resume[@]}"
+    --num-epochs 6 --batch-size 8 --lr 5e-4 --w 20 --seed 100003 "${resume[@]}"
   touch "$OUT/adapted"
 fi
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The default CJS setting (TPC-H, 50 executors, 200 jobs, rate 4e-5, moving delay 2000 ms, warm-up 1000 ms)
 # with SmolLM2-135M on a CPU: a pool of whole Decima episodes, adaptation with model selection on seed
-# 1001, results on test seeds 1..10 (Decima's are in run_baseline.py's results for the same seeds).
+# 1001, results on test seeds 1..5 (Decima's are in run_baseline.py's results for the same seeds).
 # Re-running the script resumes where it stopped.
 #
 #   DATA=/path/to/data bash recipes/tpch_smollm2.sh        (from cluster_job_scheduling/)
@@ -22,11 +22,11 @@ if [ ! -f "$OUT/trained" ]; then
   [ -f "$RUN/checkpoint/training_state.json" ] && resume=(--resume)
   python run_plm.py --train --plm-type smollm2 --plm-size 135m --which-layer 5 --peft-rank 64 --K 20 \
     --exp-pool-path "$POOL" --model-dir "$RUN" --valid-seeds 1001 --data-dir "$DATA" \
-    --num-iters 8 --num-steps-per-iter 800 --batch-size 8 --lr 2e-4 --seed 1 "${resume[@]}"
+    --num-iters 4 --num-steps-per-iter 800 --batch-size 8 --lr 2e-4 --seed 1 "${resume[@]}"
   touch "$OUT/trained"
 fi
 
-python run_plm.py --test --model-dir "$RUN" --seed 1 --num-seeds 10 --data-dir "$DATA" \
-  --results-dir "$OUT/results_seeds_1-10" --overwrite
-python run_baseline.py --sched decima --seed 1 --num-seeds 10 --data-dir "$DATA" \
-  --results-dir "$OUT/decima_seeds_1-10" --overwrite --quiet
+python run_plm.py --test --model-dir "$RUN" --seed 1 --num-seeds 5 --data-dir "$DATA" \
+  --results-dir "$OUT/results_seeds_1-5" --overwrite
+python run_baseline.py --sched decima --seed 1 --num-seeds 5 --data-dir "$DATA" \
+  --results-dir "$OUT/decima_seeds_1-5" --overwrite --quiet
