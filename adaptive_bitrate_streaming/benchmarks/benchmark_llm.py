@@ -4,6 +4,8 @@
 
 1. Decision latency: one client streams whole episodes; each decision either feeds only its 8 new tokens
    (keys and values of earlier tokens come from the cache) or recomputes the whole context. Same actions.
+   Then --clients clients stream side by side, decided in one cached batch per chunk (act_batch, what the
+   APC scheduler uses): time per client decision.
 2. Training throughput (episodes per second): --batch-size 16 against batch 1 with 16 accumulation steps,
    i.e. the same effective batch of 16 episodes per optimizer step.
 The weights of the non-backbone modules are random: speed does not depend on them. Needs
@@ -38,10 +40,12 @@ class TimedPolicy(LLMPolicy):
         return actions
 
 
-def decision_latency(model, trace_set, video, episodes: int, use_cache: bool):
+def decision_latency(model, trace_set, video, episodes: int, use_cache: bool, clients: int = 1):
+    """Mean time of one act_batch call, and the actions taken."""
     policy = TimedPolicy(model, ReturnScaling(-100.0, 4.3, 1.0, 1000.0, 0.047), use_cache=use_cache)
     policy.latencies = []
-    logs = run_episodes(policy, trace_set, video, episode_schedule(trace_set, True, episodes), progress=False)
+    logs = run_episodes(policy, trace_set, video, episode_schedule(trace_set, True, episodes), num_clients=clients,
+                        progress=False)
     return statistics.mean(policy.latencies), [row[1] for log in logs for row in log.rows]
 
 
@@ -79,6 +83,7 @@ def main():
     parser.add_argument("--trace", default="fcc-test")
     parser.add_argument("--video", default="video1")
     parser.add_argument("--episodes", type=int, default=2)
+    parser.add_argument("--clients", type=int, default=16, help="clients decided in one batch")
     parser.add_argument("--optimizer-steps", type=int, default=2)
     parser.add_argument("--train-which-layer", type=int, default=5, help="early exit for the training benchmark")
     args = parser.parse_args()
@@ -94,6 +99,10 @@ def main():
     print(f"decision latency, SmolLM2-135M ({backbone.num_layers} blocks), w={args.w}: cached {cached * 1000:.1f} ms, "
           f"full recomputation {full * 1000:.1f} ms, speed-up {full / cached:.1f}x "
           f"(same actions: {cached_actions == full_actions})")
+    batched, _ = decision_latency(model, trace_set, video, args.clients, use_cache=True, clients=args.clients)
+    print(f"{args.clients} clients in one cached batch: {batched * 1000:.1f} ms per batch, "
+          f"{batched / args.clients * 1000:.1f} ms per client decision "
+          f"({cached / (batched / args.clients):.1f}x one client at a time)")
 
     backbone = load_backbone(Path(args.plm_dir), "smollm2", "135m", args.train_which_layer, args.rank)
     model = OfflineRLPolicy(backbone, 256, args.w, 47)
