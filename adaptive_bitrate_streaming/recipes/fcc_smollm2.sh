@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The paper's default ABR setting on the real data, with SmolLM2-135M on a CPU: an experience pool from
 # RobustMPC on fcc-train (5 noisy passes), adaptation with model selection on fcc-valid, results on all 100
-# fcc-test traces (video1). Re-running the script resumes where it stopped.
+# fcc-test traces (video1), next to the baselines on fcc-valid and fcc-test. Re-running the script resumes
+# where it stopped.
 #
 #   DATA=/path/to/data bash recipes/fcc_smollm2.sh        (from adaptive_bitrate_streaming/)
 set -euo pipefail
@@ -27,3 +28,10 @@ fi
 
 python run_plm.py --test --model-dir "$RUN" --trace fcc-test --trace-num -1 --video video1 --data-dir "$DATA" \
   --results-dir "$OUT/results_fcc_test" --overwrite
+
+for model in bba mpc genet robustmpc; do
+  for traces in fcc-valid fcc-test; do
+    python run_baseline.py --model "$model" --trace "$traces" --trace-num -1 --video video1 --data-dir "$DATA" \
+      --results-dir "$OUT/baselines_$traces/$model" --overwrite
+  done
+done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The default CJS setting (TPC-H, 50 executors, 200 jobs, rate 4e-5, moving delay 2000 ms, warm-up 1000 ms)
 # with SmolLM2-135M on a CPU: a pool of whole Decima episodes, adaptation with model selection on seed
-# 1001, results on test seeds 1..5 (Decima's are in run_baseline.py's results for the same seeds).
+# 1001, results on test seeds 1..5, next to Decima, Fair and FIFO on the same seeds.
 # Re-running the script resumes where it stopped.
 #
 #   DATA=/path/to/data bash recipes/tpch_smollm2.sh        (from cluster_job_scheduling/)
@@ -28,5 +28,7 @@ fi
 
 python run_plm.py --test --model-dir "$RUN" --seed 1 --num-seeds 5 --data-dir "$DATA" \
   --results-dir "$OUT/results_seeds_1-5" --overwrite
-python run_baseline.py --sched decima --seed 1 --num-seeds 5 --data-dir "$DATA" \
-  --results-dir "$OUT/decima_seeds_1-5" --overwrite --quiet
+for sched in decima fair fifo; do
+  python run_baseline.py --sched "$sched" --seed 1 --num-seeds 5 --data-dir "$DATA" \
+    --results-dir "$OUT/${sched}_seeds_1-5" --overwrite --quiet
+done
