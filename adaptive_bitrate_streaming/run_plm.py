@@ -172,6 +172,7 @@ def test(args, policy_dir: Path, data_root, video, device) -> dict:
     check_results_dir(results_dir, args.overwrite)
 
     model, settings, scaling = load_policy(policy_dir, Path(args.plm_dir), backbone_request(args))
+    model.backbone.merge_lora()
     policy = LLMPolicy(model.to(device), scaling, args.target_return_scale, args.sample, args.seed)
     logs = evaluate(policy, test_set, video, trace_num, fixed_order, args.seed, args.num_clients, quiet=False)
     summary = summarize(logs)

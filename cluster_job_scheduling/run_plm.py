@@ -156,6 +156,7 @@ def test(args, policy_dir: Path, make_env, device) -> dict:
         / f"seeds_{seeds[0]}-{seeds[-1]}")
     run_baseline.check_results_dir(results_dir, args.overwrite)
     model, settings, scaling = load_policy(policy_dir, Path(args.plm_dir), backbone_request(args))
+    model.backbone.merge_lora()
     scheduler = LLMScheduler(model.to(device), scaling, args.target_return_scale, args.sample, args.seed, args.mode)
     _, per_seed = average_jct(scheduler, make_env, seeds, progress=True)
     run_settings = {k: v for k, v in vars(args).items() if k not in ("overwrite",)}

@@ -13,7 +13,7 @@ import torch
 import transformers
 from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
-from transformers import AutoConfig, AutoModel
+from transformers import AttentionInterface, AutoConfig, AutoModel
 
 from abr_sim.errors import InputError
 
@@ -39,6 +39,24 @@ PLM_TYPES = {
     "t5-lm": PLMType("t5", ("q", "v"), encoder_decoder=True),
     "smollm2": PLMType("llama", ("q_proj", "v_proj")),  # SmolLM2 is a Llama-architecture model
 }
+
+
+def grouped_sdpa_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
+    """PyTorch SDPA in which each key/value head serves its group of query heads in place (`enable_gqa`).
+    Transformers' "sdpa" copies every key and value once per query head whenever a mask is given, which
+    for a cached decision means copying the whole cache in every block."""
+    output = nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=dropout,
+                                                        scale=scaling, enable_gqa=query.shape[1] != key.shape[1])
+    return output.transpose(1, 2).contiguous(), None
+
+
+AttentionInterface.register("grouped_sdpa", grouped_sdpa_attention)
+
+
+def attention_implementation(config) -> str:
+    """grouped_sdpa for models with fewer key/value heads than query heads (SmolLM2, Mistral, Qwen2...)."""
+    kv_heads = getattr(config, "num_key_value_heads", None)
+    return "grouped_sdpa" if kv_heads is not None and kv_heads != config.num_attention_heads else "sdpa"
 
 
 def plm_folder(plm_dir: Path, plm_type: str, plm_size: str) -> Path:
@@ -88,6 +106,13 @@ class Backbone(nn.Module):
         self.hidden_size = model.config.hidden_size if not self.encoder_decoder else model.config.d_model
         self.num_layers = backbone_depth(model.config)
 
+    def merge_lora(self) -> None:
+        """For inference: fold the LoRA adapters into the weights they adapt (W + BA), so that a forward pass
+        reads one matrix per projection instead of three; the function is the same up to rounding."""
+        if self.peft_model is not None:
+            self.model = self.peft_model.merge_and_unload()
+            self.peft_model = None
+
     @property
     def supports_cache(self) -> bool:
         return not self.encoder_decoder
@@ -131,7 +156,8 @@ def load_backbone(plm_dir: Path, plm_type: str, plm_size: str, which_layer: int 
     transformers.logging.set_verbosity_error()  # dropped blocks are reported as unused weights
     transformers.logging.disable_progress_bar()
     try:
-        model = AutoModel.from_pretrained(folder, dtype=dtype, **depth_override)
+        model = AutoModel.from_pretrained(folder, dtype=dtype, attn_implementation=attention_implementation(config),
+                                          **depth_override)
     finally:
         transformers.logging.set_verbosity(verbosity)
 

@@ -1,6 +1,7 @@
 """The LLM policy on tiny random backbones of every type: context, cache, early exit, LoRA."""
 import pytest
 import torch
+from transformers import AutoModel
 
 from abr_sim.datasets import load_trace_set, load_video
 from abr_sim.errors import InputError
@@ -102,6 +103,42 @@ def test_lora_targets_the_attention_of_every_type(tiny_plms, plm_type):
     assert all(p.requires_grad for p in full.parameters())
     frozen = load_backbone(tiny_plms, plm_type, "tiny", rank=4, freeze=True)
     assert not any(p.requires_grad for p in frozen.parameters())
+
+
+@pytest.mark.parametrize("plm_type", list(PLM_TYPES))
+def test_merging_lora_keeps_the_function(tiny_plms, plm_type):
+    model = tiny_policy(tiny_plms, plm_type)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:  # trained adapters: B is no longer zero
+                parameter.normal_(0, 0.5)
+    torch.manual_seed(1)
+    states, returns = torch.rand(2, 6, 6, 6), torch.rand(2, 6)
+    actions, timesteps = torch.randint(0, 6, (2, 6)), torch.arange(6).expand(2, -1)
+    with torch.no_grad():
+        adapted = model(states, actions, returns, timesteps)
+        with model.backbone.peft_model.disable_adapter():
+            without_adapters = model(states, actions, returns, timesteps)
+        model.backbone.merge_lora()
+        merged = model(states, actions, returns, timesteps)
+    assert not any("lora_" in name for name, _ in model.named_parameters())
+    assert not torch.allclose(adapted, without_adapters, atol=1e-3)
+    assert torch.allclose(merged, adapted, atol=5e-3)  # logits of order 30: rounding only
+
+
+@pytest.mark.parametrize("plm_type", ["llama", "mistral", "qwen2"])
+def test_grouped_attention_equals_transformers_sdpa(tiny_plms, plm_type):
+    """Grouped key/value heads attended in place give what transformers' copying SDPA gives, with a mask."""
+    backbone = load_backbone(tiny_plms, plm_type, "tiny")
+    assert backbone.model.config._attn_implementation == "grouped_sdpa"
+    reference = AutoModel.from_pretrained(tiny_plms / plm_type / "tiny", attn_implementation="sdpa")
+    torch.manual_seed(0)
+    embeds, positions = torch.randn(2, 16, 64), torch.arange(16)
+    mask = band_mask(positions, positions, 1).expand(2, 1, -1, -1)
+    with torch.no_grad():
+        grouped, _ = backbone(embeds, mask, positions.expand(2, -1))
+        copied = reference(inputs_embeds=embeds, attention_mask=mask, position_ids=positions.expand(2, -1))
+    assert torch.allclose(grouped, copied.last_hidden_state, atol=1e-5)
 
 
 @pytest.mark.parametrize("plm_type", ["gpt2", "llama", "opt", "t5-lm"])
