@@ -22,7 +22,10 @@ from plm_special.checkpoint import build_policy, load_policy, read_settings
 from plm_special.dataset import WindowDataset
 from plm_special.experience import load_pool
 from plm_special.llm_scheduler import LLMScheduler
+from plm_special.rl_policy import ENCODER_SLOPE
 from plm_special.trainer import TrainConfig, Trainer
+from schedulers import load_config
+from schedulers.decima import load_state_dict
 from spark_sched_sim.datasets import resolve_data_root
 from spark_sched_sim.errors import InputError, exit_on_input_error
 from spark_sched_sim.evaluation import run_episodes
@@ -43,6 +46,9 @@ def parse_args(argv=None):
     g.add_argument("--freeze-plm", action="store_true", help="train nothing in the backbone")
     g.add_argument("--freeze-encoder", action="store_true", help="do not train the graph state encoder")
     g.add_argument("--state-feature-dim", type=int, default=64, help="embedding size of the graph state encoder")
+    g.add_argument("--pt-encoder-config", default=None,
+                   help="start the graph state encoder from trained Decima's (a Decima config such as "
+                        "config/decima_tpch.yaml: its encoder sizes replace --state-feature-dim, its weights load)")
     g.add_argument("--K", type=int, default=20, help="context: tokens see the last K decision steps")
     g = p.add_argument_group("training")
     g.add_argument("--exp-pool-path", default=None, help="experience pool folder (generate_exp_pool.py)")
@@ -81,12 +87,28 @@ def backbone_request(args) -> dict:
     return {"plm_type": args.plm_type, "plm_size": args.plm_size, "rank": args.rank, "which_layer": args.which_layer}
 
 
+def decima_encoder(config_path: str, data_root: Path) -> tuple[dict, dict]:
+    """The encoder settings and trained weights of the Decima a config describes (the original's
+    --pt-encoder-config); its state_dict_path is relative to the data root unless absolute."""
+    agent = load_config(Path(config_path))["agent"]
+    gnn = agent["gnn_mlp_kwargs"]
+    if gnn.get("act_cls") != "LeakyReLU" or gnn.get("act_kwargs", {}).get("negative_slope") != ENCODER_SLOPE:
+        raise InputError(f"{config_path}: the state encoder needs LeakyReLU({ENCODER_SLOPE}) activations, as "
+                         f"Decima's default; this config has {gnn.get('act_cls')} {gnn.get('act_kwargs', {})}")
+    path = Path(data_root) / agent["state_dict_path"]
+    weights = {name.removeprefix("encoder."): tensor for name, tensor in load_state_dict(path).items()
+               if name.startswith("encoder.")}
+    settings = {"state_feature_dim": agent["embed_dim"], "encoder_hidden_dims": gnn["hid_dims"],
+                "pt_encoder": str(path)}
+    return settings, weights
+
+
 def average_jct(scheduler, make_env, seeds, progress=False) -> tuple[float, dict]:
     per_seed = run_episodes(make_env, scheduler, seeds, progress=progress)
     return float(np.mean([np.mean([j["duration_s"] for j in jobs]) for jobs in per_seed.values()])), per_seed
 
 
-def train(args, make_env, device) -> Path:
+def train(args, make_env, data_root: Path, device) -> Path:
     if not args.exp_pool_path:
         raise InputError("--train needs --exp-pool-path (make a pool with generate_exp_pool.py)")
     test_seeds = set(range(args.seed, args.seed + args.num_seeds))
@@ -112,14 +134,24 @@ def train(args, make_env, device) -> Path:
                 "num_executors": args.num_executors, "max_timestep": dataset.max_timestep,
                 "return_scaling": dataset.scaling.to_dict(), "exp_pool_path": str(args.exp_pool_path),
                 "pool_metadata": pool.metadata}
+    encoder_weights = None
+    if args.pt_encoder_config:
+        encoder_settings, encoder_weights = decima_encoder(args.pt_encoder_config, data_root)
+        settings.update(encoder_settings)
     if args.resume:
         model, saved, _ = load_policy(checkpoint, Path(args.plm_dir), backbone_request(args))
-        for key in ("K", "state_feature_dim", "num_executors", "freeze_plm", "freeze_encoder"):
-            if saved[key] != settings[key]:
-                raise InputError(f"--resume: the run in {model_dir} used {key}={saved[key]}, not {settings[key]}")
+        for key in ("K", "state_feature_dim", "encoder_hidden_dims", "num_executors", "freeze_plm", "freeze_encoder"):
+            if saved.get(key) != settings.get(key):
+                raise InputError(f"--resume: the run in {model_dir} used {key}={saved.get(key)}, not {settings.get(key)}")
         settings["max_timestep"] = saved["max_timestep"]
     else:
         model = build_policy(settings, Path(args.plm_dir))
+        if encoder_weights is not None:
+            try:
+                model.encoder.load_state_dict(encoder_weights)
+            except RuntimeError as error:
+                raise InputError(f"{settings['pt_encoder']} does not match the encoder of {args.pt_encoder_config} "
+                                 f"({str(error).splitlines()[1].strip()})") from None
     settings["hidden_size"] = model.backbone.hidden_size
     if args.freeze_encoder:
         model.encoder.requires_grad_(False)
@@ -190,8 +222,9 @@ def main(argv=None):
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
-    make_env = run_baseline.make_env_factory(args, resolve_data_root(args.data_dir))
-    policy_dir = train(args, make_env, device) if args.train else Path(args.model_dir)
+    data_root = resolve_data_root(args.data_dir)
+    make_env = run_baseline.make_env_factory(args, data_root)
+    policy_dir = train(args, make_env, data_root, device) if args.train else Path(args.model_dir)
     if args.test:
         return test(args, policy_dir, make_env, device)
 

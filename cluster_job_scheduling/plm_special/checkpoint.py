@@ -69,7 +69,7 @@ def build_policy(settings: dict, plm_dir: Path, adapter_dir: Path | None = None,
     backbone = load_backbone(plm_dir, settings["plm_type"], settings["plm_size"], settings["which_layer"],
                              settings["rank"], settings.get("freeze_plm", False), adapter_dir, dtype)
     return SchedulingPolicy(backbone, settings["state_feature_dim"], settings["num_executors"],
-                            settings["max_timestep"], settings["K"])
+                            settings["max_timestep"], settings["K"], settings.get("encoder_hidden_dims"))
 
 
 def load_policy(folder: Path, plm_dir: Path, requested: dict | None = None, dtype=torch.float32):

@@ -26,6 +26,7 @@ from spark_sched_sim.graph_observation import GraphObservation, collate
 from .backbones import Backbone
 
 NUM_DAG_FEATURES = 3
+ENCODER_SLOPE = 0.2  # the encoder's LeakyReLU, as the original's (and Decima's)
 
 
 def band_mask(query_positions, query_steps, key_positions, key_steps, K: int) -> torch.Tensor:
@@ -34,13 +35,14 @@ def band_mask(query_positions, query_steps, key_positions, key_steps, K: int) ->
 
 
 class SchedulingPolicy(nn.Module):
-    def __init__(self, backbone: Backbone, state_feature_dim: int, num_executors: int, max_timestep: int, K: int):
+    def __init__(self, backbone: Backbone, state_feature_dim: int, num_executors: int, max_timestep: int, K: int,
+                 encoder_hidden_dims: list[int] | None = None):
         super().__init__()
         embed_dim, features = backbone.hidden_size, state_feature_dim
         self.backbone, self.K = backbone, K
         self.num_executors, self.max_timestep = num_executors, max_timestep
-        self.encoder = Encoder(features, {"hidden_dims": [features],
-                                          "activation": lambda: nn.LeakyReLU(0.2)})
+        self.encoder = Encoder(features, {"hidden_dims": encoder_hidden_dims or [features],
+                                          "activation": lambda: nn.LeakyReLU(ENCODER_SLOPE)})
         self.embed_timestep = nn.Embedding(max_timestep + 1, embed_dim)
         self.embed_return = nn.Linear(1, embed_dim)
         self.embed_stage = nn.Linear(5 + 3 * features, embed_dim)

@@ -156,3 +156,41 @@ def test_saved_policy_only_loads_into_its_backbone(tiny_plms, synthetic_data, sm
                         "--results-dir", str(tmp_path / "r"), *common(tiny_plms, synthetic_data))
     assert_one_line_error(result, "trained with plm_type=llama, not gpt2")
     assert not (tmp_path / "r").exists()
+
+
+def decima_config(real_data, tmp_path, **gnn_changes):
+    """config/decima_tpch.yaml with the real Decima weights' absolute path (the tests' data root is synthetic)."""
+    import yaml
+
+    config = yaml.safe_load((run_plm.Path(run_plm.__file__).parent / "config/decima_tpch.yaml").read_text())
+    config["agent"]["state_dict_path"] = str(real_data / "cjs/models/decima/model.pt")
+    config["agent"]["gnn_mlp_kwargs"].update(gnn_changes)
+    path = tmp_path / "decima.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_encoder_starts_from_trained_decima(tiny_plms, synthetic_data, small_pool, real_data, tmp_path):
+    from safetensors.torch import load_file
+
+    run_plm.main(["--train", "--plm-type", "llama", "--plm-size", "tiny", "--peft-rank", "4", "--exp-pool-path",
+                  str(small_pool), "--num-iters", "1", "--model-dir", str(tmp_path / "run"), "--freeze-encoder",
+                  "--pt-encoder-config", str(decima_config(real_data, tmp_path)), *common(tiny_plms, synthetic_data)])
+    saved = load_file(tmp_path / "run/best_model/modules.safetensors")
+    decima = torch.load(real_data / "cjs/models/decima/model.pt", weights_only=True)
+    encoder = [name for name in decima if name.startswith("encoder.")]
+    assert len(encoder) == 30 and all(torch.equal(saved[name], decima[name]) for name in encoder)
+    settings = json.loads((tmp_path / "run/best_model/settings.json").read_text())
+    assert settings["encoder_hidden_dims"] == [32, 16] and settings["state_feature_dim"] == 16
+    summary = run_plm.main(["--test", "--model-dir", str(tmp_path / "run"), "--results-dir", str(tmp_path / "r"),
+                            *common(tiny_plms, synthetic_data)])
+    assert summary["avg_jct_s"] > 0
+
+
+def test_a_decima_encoder_of_another_activation_is_refused(tiny_plms, synthetic_data, small_pool, real_data, tmp_path):
+    config = decima_config(real_data, tmp_path, act_cls="Tanh", act_kwargs={})
+    result = run_script("run_plm.py", "--train", "--plm-type", "llama", "--plm-size", "tiny", "--exp-pool-path",
+                        str(small_pool), "--model-dir", str(tmp_path / "m"), "--pt-encoder-config", str(config),
+                        *common(tiny_plms, synthetic_data))
+    assert_one_line_error(result, "needs LeakyReLU(0.2)", "Tanh")
+    assert not (tmp_path / "m").exists()
