@@ -2,7 +2,7 @@
 
     python benchmarks/benchmark_llm.py [--which-layer -1] [--w 20]
 
-1. Decision latency: one client streams whole episodes; each decision either feeds only its 8 new tokens
+1. Decision latency (LoRA folded into the weights, as run_plm.py --test): one client streams whole episodes; each decision either feeds only its 8 new tokens
    (keys and values of earlier tokens come from the cache) or recomputes the whole context. Same actions.
    Then --clients clients stream side by side, decided in one cached batch per chunk (act_batch, what the
    APC scheduler uses): time per client decision.
@@ -93,6 +93,7 @@ def main():
 
     torch.manual_seed(0)
     backbone = load_backbone(Path(args.plm_dir), "smollm2", "135m", args.which_layer, args.rank)
+    backbone.merge_lora()  # as run_plm.py --test
     model = OfflineRLPolicy(backbone, 256, args.w, 47).eval()
     cached, cached_actions = decision_latency(model, trace_set, video, args.episodes, use_cache=True)
     full, full_actions = decision_latency(model, trace_set, video, args.episodes, use_cache=False)

@@ -52,6 +52,7 @@ def main():
     templates = load_dataset(resolve_data_root(args.data_dir), "tpch")
     torch.manual_seed(0)
     backbone = load_backbone(Path(args.plm_dir), "smollm2", "135m", args.which_layer, 64)
+    backbone.merge_lora()  # as run_plm.py --test
     model = SchedulingPolicy(backbone, 64, 50, 6000, args.K).eval()
     scaling = ReturnScaling(-2e5, 0.0, 1.0, 1000.0, 5.0)
     print(f"torch threads: {torch.get_num_threads()}; SmolLM2-135M with {backbone.num_layers} blocks, K={args.K}")
