@@ -96,6 +96,9 @@ def decima_encoder(config_path: str, data_root: Path) -> tuple[dict, dict]:
         raise InputError(f"{config_path}: the state encoder needs LeakyReLU({ENCODER_SLOPE}) activations, as "
                          f"Decima's default; this config has {gnn.get('act_cls')} {gnn.get('act_kwargs', {})}")
     path = Path(data_root) / agent["state_dict_path"]
+    if not path.is_file():
+        raise InputError(f"Decima weights {path} (state_dict_path of {config_path}) not found; run "
+                         "../download_data.py --only cjs/models, or point state_dict_path at them")
     weights = {name.removeprefix("encoder."): tensor for name, tensor in load_state_dict(path).items()
                if name.startswith("encoder.")}
     settings = {"state_feature_dim": agent["embed_dim"], "encoder_hidden_dims": gnn["hid_dims"],

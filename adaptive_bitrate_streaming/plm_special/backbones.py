@@ -44,7 +44,9 @@ PLM_TYPES = {
 def grouped_sdpa_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
     """PyTorch SDPA in which each key/value head serves its group of query heads in place (`enable_gqa`).
     Transformers' "sdpa" copies every key and value once per query head whenever a mask is given, which
-    for a cached decision means copying the whole cache in every block."""
+    for a cached decision means copying the whole cache in every block. The policy always passes a mask."""
+    if attention_mask is None:
+        raise ValueError("grouped_sdpa needs an explicit attention mask; the policies build one for every pass")
     output = nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, dropout_p=dropout,
                                                         scale=scaling, enable_gqa=query.shape[1] != key.shape[1])
     return output.transpose(1, 2).contiguous(), None

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import run_plm
-from conftest import assert_one_line_error, run_script
+from conftest import TREE, assert_one_line_error, run_script
 from plm_special.backbones import load_backbone
 from plm_special.dataset import ReturnScaling, WindowDataset, collate_windows
 from plm_special.experience import load_pool
@@ -162,7 +162,7 @@ def decima_config(real_data, tmp_path, **gnn_changes):
     """config/decima_tpch.yaml with the real Decima weights' absolute path (the tests' data root is synthetic)."""
     import yaml
 
-    config = yaml.safe_load((run_plm.Path(run_plm.__file__).parent / "config/decima_tpch.yaml").read_text())
+    config = yaml.safe_load((TREE / "config/decima_tpch.yaml").read_text())
     config["agent"]["state_dict_path"] = str(real_data / "cjs/models/decima/model.pt")
     config["agent"]["gnn_mlp_kwargs"].update(gnn_changes)
     path = tmp_path / "decima.yaml"
@@ -193,4 +193,16 @@ def test_a_decima_encoder_of_another_activation_is_refused(tiny_plms, synthetic_
                         str(small_pool), "--model-dir", str(tmp_path / "m"), "--pt-encoder-config", str(config),
                         *common(tiny_plms, synthetic_data))
     assert_one_line_error(result, "needs LeakyReLU(0.2)", "Tanh")
+    assert not (tmp_path / "m").exists()
+
+
+def test_missing_decima_weights_say_where_they_were_looked_for(tiny_plms, synthetic_data, small_pool, tmp_path):
+    import yaml
+
+    config = yaml.safe_load((TREE / "config/decima_tpch.yaml").read_text())
+    (tmp_path / "decima.yaml").write_text(yaml.safe_dump(config))  # state_dict_path under the synthetic root
+    result = run_script("run_plm.py", "--train", "--plm-type", "llama", "--plm-size", "tiny", "--exp-pool-path",
+                        str(small_pool), "--model-dir", str(tmp_path / "m"), "--pt-encoder-config",
+                        str(tmp_path / "decima.yaml"), *common(tiny_plms, synthetic_data))
+    assert_one_line_error(result, "cjs/models/decima/model.pt", "not found")
     assert not (tmp_path / "m").exists()
