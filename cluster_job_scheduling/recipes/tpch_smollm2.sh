@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The default CJS setting (TPC-H, 50 executors, 200 jobs, rate 4e-5, moving delay 2000 ms, warm-up 1000 ms)
-# with SmolLM2-135M on a CPU: a pool of whole Decima episodes, a graph state encoder that starts from
-# trained Decima's, adaptation with model selection on seed 1001, results on test seeds 1..5 (most likely
+# with SmolLM2-135M on a CPU: a pool of whole Decima episodes, the graph state encoder of trained Decima
+# (kept frozen), adaptation with model selection on seed 1001, results on test seeds 1..5 (most likely
 # actions, and seeded sampling), next to Decima, Fair and FIFO on the same seeds.
 # Re-running the script resumes where it stopped.
 #
@@ -14,7 +14,7 @@ RUN=$OUT/run
 mkdir -p "$OUT"
 
 if [ ! -d "$POOL" ]; then
-  python generate_exp_pool.py --scheds decima --pool-size 100000 --complete-episode --seed 100 \
+  python generate_exp_pool.py --scheds decima --pool-size 300000 --complete-episode --seed 100 \
     --data-dir "$DATA" --output "$POOL"
 fi
 
@@ -22,8 +22,9 @@ if [ ! -f "$OUT/trained" ]; then
   resume=()
   [ -f "$RUN/checkpoint/training_state.json" ] && resume=(--resume)
   python run_plm.py --train --plm-type smollm2 --plm-size 135m --which-layer 5 --peft-rank 64 --K 20 \
-    --pt-encoder-config config/decima_tpch.yaml --exp-pool-path "$POOL" --model-dir "$RUN" --valid-seeds 1001 \
-    --data-dir "$DATA" --num-iters 4 --num-steps-per-iter 800 --batch-size 8 --lr 2e-4 --seed 1 "${resume[@]}"
+    --pt-encoder-config config/decima_tpch.yaml --freeze-encoder --exp-pool-path "$POOL" --model-dir "$RUN" \
+    --valid-seeds 1001 --data-dir "$DATA" --num-iters 6 --num-steps-per-iter 800 --batch-size 8 --lr 2e-4 \
+    --seed 1 "${resume[@]}"
   touch "$OUT/trained"
 fi
 
