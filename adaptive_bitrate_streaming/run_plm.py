@@ -18,9 +18,9 @@ import torch
 
 from abr_sim.constants import TOTAL_VIDEO_CHUNKS
 from abr_sim.datasets import load_trace_set, load_video, resolve_data_root
-from abr_sim.errors import InputError, exit_on_input_error
+from common.errors import InputError, exit_on_input_error
 from abr_sim.evaluation import run_episodes, summarize
-from abr_sim.files import atomic_write_text
+from common.files import atomic_write_text
 from abr_sim.results import check_results_dir, write_results
 from abr_sim.simulator import episode_schedule
 from plm_special.backbones import DEFAULT_PLM_DIR, PLM_TYPES

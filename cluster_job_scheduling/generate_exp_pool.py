@@ -18,7 +18,7 @@ from tqdm import tqdm
 import run_baseline
 from schedulers import SCHEDULERS, make_scheduler
 from spark_sched_sim.datasets import resolve_data_root
-from spark_sched_sim.errors import InputError, exit_on_input_error
+from common.errors import InputError, exit_on_input_error
 from spark_sched_sim.graph_observation import GraphObserver
 from plm_special.experience import DecisionRecorder
 

@@ -8,7 +8,7 @@ Same seed, same files. Task durations are written as JSON, not pickles.
 import argparse
 
 from spark_sched_sim.datasets import resolve_data_root
-from spark_sched_sim.errors import exit_on_input_error
+from common.errors import exit_on_input_error
 from spark_sched_sim.synthetic import generate
 
 

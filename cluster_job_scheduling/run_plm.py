@@ -27,9 +27,9 @@ from plm_special.trainer import TrainConfig, Trainer
 from schedulers import load_config
 from schedulers.decima import load_state_dict
 from spark_sched_sim.datasets import resolve_data_root
-from spark_sched_sim.errors import InputError, exit_on_input_error
+from common.errors import InputError, exit_on_input_error
 from spark_sched_sim.evaluation import run_episodes
-from spark_sched_sim.files import atomic_write_text
+from common.files import atomic_write_text
 
 
 def parse_args(argv=None):

@@ -16,7 +16,7 @@ from schedulers import load_config
 from schedulers.decima import DecimaScheduler, load_state_dict
 from spark_sched_sim.datasets import load_dataset, resolve_data_root
 from spark_sched_sim.env import SparkSchedSimEnv
-from spark_sched_sim.errors import InputError, exit_on_input_error
+from common.errors import InputError, exit_on_input_error
 from trainers.ppo import PPOTrainer
 
 TRAINER_KEYS = ["seed", "num_iterations", "num_sequences", "num_rollouts", "checkpointing_freq", "num_epochs",

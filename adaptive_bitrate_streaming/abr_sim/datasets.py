@@ -11,8 +11,9 @@ import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.errors import InputError
+
 from .constants import BITRATE_LEVELS, TOTAL_VIDEO_CHUNKS
-from .errors import InputError
 
 TREE_DIR = Path(__file__).resolve().parent.parent
 POINTER_FILE = "mahimahi_ptrs.pkl"

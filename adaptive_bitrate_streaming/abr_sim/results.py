@@ -7,9 +7,10 @@ asks for it with --overwrite.
 import json
 from pathlib import Path
 
-from .errors import InputError
+from common.errors import InputError
+from common.files import atomic_folder
+
 from .evaluation import EpisodeLog
-from .files import atomic_folder
 
 RESULT_FILE_PREFIX = "result_sim_abr_"
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import InputError
+from common.files import atomic_folder
+
 from .constants import TOTAL_VIDEO_CHUNKS, VIDEO_BIT_RATE, VIDEO_CHUNK_LEN_MS
-from .errors import InputError
-from .files import atomic_folder
 
 
 @dataclass

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 
 from abr_sim.datasets import Video
-from abr_sim.errors import InputError
+from common.errors import InputError
 from abr_sim.policy import Policy
 
 from .bba import BBA

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from abr_sim.constants import BITRATE_LEVELS
-from abr_sim.errors import InputError
+from common.errors import InputError
 from abr_sim.policy import Policy
 from baselines.tf_checkpoint import load_checkpoint
 

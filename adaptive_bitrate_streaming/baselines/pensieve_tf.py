@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from abr_sim.errors import InputError
+from common.errors import InputError
 from baselines.tf_checkpoint import load_checkpoint
 
 TF_ENVIRONMENT_HINT = ("the tf backend needs the TensorFlow environment: run `make baselines-env` at the "

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from abr_sim.errors import InputError
+from common.errors import InputError
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_SIZE = 48

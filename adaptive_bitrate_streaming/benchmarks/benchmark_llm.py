@@ -9,7 +9,7 @@
 2. Training throughput (episodes per second): --batch-size 16 against batch 1 with 16 accumulation steps,
    i.e. the same effective batch of 16 episodes per optimizer step.
 The weights of the non-backbone modules are random: speed does not depend on them. Needs
-downloaded_plms/smollm2/135m (python prepare_plm.py smollm2) and a data root with fcc-test and video1
+downloaded_plms/smollm2/135m (python ../prepare_plm.py smollm2) and a data root with fcc-test and video1
 (or pass --trace/--video of synthetic data).
 """
 import argparse

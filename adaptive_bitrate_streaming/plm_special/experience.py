@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from abr_sim.errors import InputError
-from abr_sim.files import atomic_folder
+from common.errors import InputError
+from common.files import atomic_folder
 
 FORMAT_VERSION = 1
 TASK = "abr"

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from abr_sim.files import atomic_write_text
+from common.files import atomic_write_text
 
 from .checkpoint import optimizer_state, restore_optimizer, save_policy
 from .dataset import ExperienceDataset, collate_episodes

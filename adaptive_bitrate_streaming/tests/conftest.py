@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 TREE = Path(__file__).resolve().parent.parent
+sys.path.append(str(TREE.parent))  # the repository's top-level prepare_plm.py, which fills downloaded_plms/
 
 try:  # tests/tf_backend runs in the TensorFlow environment only (make test-baselines)
     import tensorflow  # noqa: F401

@@ -6,7 +6,7 @@ import types
 import numpy as np
 import pytest
 
-from abr_sim.errors import InputError
+from common.errors import InputError
 from conftest import run_script
 from plm_special.dataset import ExperienceDataset, ReturnScaling, collate_episodes
 from plm_special.experience import ExperiencePool, load_pool

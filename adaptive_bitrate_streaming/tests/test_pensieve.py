@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from abr_sim.errors import InputError
+from common.errors import InputError
 from baselines.pensieve import PensieveActor, PensievePolicy, checkpoint_prefix, jump_to_quality, torch_probabilities
 from baselines.tf_checkpoint import load_checkpoint, read_index
 

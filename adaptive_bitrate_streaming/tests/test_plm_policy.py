@@ -4,7 +4,7 @@ import torch
 from transformers import AutoModel
 
 from abr_sim.datasets import load_trace_set, load_video
-from abr_sim.errors import InputError
+from common.errors import InputError
 from abr_sim.evaluation import run_episodes
 from abr_sim.simulator import episode_schedule
 from plm_special.backbones import PLM_TYPES, load_backbone

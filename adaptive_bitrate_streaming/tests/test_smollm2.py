@@ -3,8 +3,13 @@ import torch
 import transformers
 from transformers import AutoModel
 
-from plm_special.backbones import load_backbone
+import prepare_plm
+from plm_special.backbones import PLM_TYPES, load_backbone
 from prepare_plm import prepare_smollm2, smollm2_gguf
+
+
+def test_prepare_plm_builds_every_backbone_type():
+    assert set(prepare_plm.PLM_TYPES) == set(PLM_TYPES)
 
 
 def test_converted_model_computes_what_the_gguf_model_computes(tmp_path):

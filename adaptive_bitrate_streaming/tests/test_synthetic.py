@@ -3,7 +3,7 @@ import hashlib
 import pytest
 
 from abr_sim.datasets import load_trace_set, load_video
-from abr_sim.errors import InputError
+from common.errors import InputError
 from abr_sim.synthetic import TraceConfig, generate
 from conftest import run_script
 

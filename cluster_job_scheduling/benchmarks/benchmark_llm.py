@@ -8,7 +8,7 @@
    recomputing only the K-step context with positions from 0 ("window", what absolute-position backbones do).
 2. Wall time of one whole default episode with the cache.
 The non-backbone weights are random: speed does not depend on them. Needs downloaded_plms/smollm2/135m
-(python prepare_plm.py smollm2) and the TPC-H data.
+(python ../prepare_plm.py smollm2) and the TPC-H data.
 """
 import argparse
 import sys

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from spark_sched_sim.errors import InputError
-from spark_sched_sim.files import atomic_folder
+from common.errors import InputError
+from common.files import atomic_folder
 from spark_sched_sim.graph_observation import NUM_FEATURES, GraphObservation, level_edge_masks
 
 FORMAT_VERSION = 1

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from spark_sched_sim.files import atomic_write_text
+from common.files import atomic_write_text
 
 from .checkpoint import optimizer_state, restore_optimizer, save_policy
 from .dataset import WindowDataset, collate_windows

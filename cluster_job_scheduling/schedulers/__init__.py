@@ -3,7 +3,7 @@ from pathlib import Path
 
 import yaml
 
-from spark_sched_sim.errors import InputError
+from common.errors import InputError
 
 from .decima import DecimaScheduler
 from .heuristics import FirstComeFirstServed, RandomScheduler, RoundRobin

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from torch import nn
 from torch_geometric.utils import scatter
 
-from spark_sched_sim.errors import InputError
+from common.errors import InputError
 from spark_sched_sim.graph_observation import GraphObservation, GraphObserver, collate
 
 from .scheduler import Scheduler

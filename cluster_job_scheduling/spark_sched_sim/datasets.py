@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import InputError
+from common.errors import InputError
 
 TREE_DIR = Path(__file__).resolve().parent.parent
 NUM_QUERIES = 22

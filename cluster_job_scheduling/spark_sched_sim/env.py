@@ -15,10 +15,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.spaces import Box, Dict, Discrete, Graph, GraphInstance, Sequence
 
+from common.errors import InputError
+
 from .components import COMMON_POOL, Event, Executor, ExecutorTracker, Job, Stage, Timeline
 from .components.timeline import EventType
 from .datasets import NUM_QUERIES, JobTemplate
-from .errors import InputError
 from .task_durations import TaskDurationSampler
 
 NUM_NODE_FEATURES = 3  # remaining tasks, most recent task duration (ms), schedulable now

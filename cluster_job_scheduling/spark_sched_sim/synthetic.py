@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import InputError
+from common.files import atomic_folder
+
 from .datasets import NUM_QUERIES, TPCH_SIZES
-from .errors import InputError
-from .files import atomic_folder
 
 EXECUTOR_KEYS = [2, 5, 10, 20, 40, 50, 60, 80, 100]
 SIZE_GB = {size: int(size[:-1]) for size in TPCH_SIZES}

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 TREE = Path(__file__).resolve().parent.parent
+sys.path.append(str(TREE.parent))  # the repository's top-level prepare_plm.py, which fills downloaded_plms/
 
 
 @pytest.fixture(scope="session")

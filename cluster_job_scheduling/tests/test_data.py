@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from spark_sched_sim.datasets import load_dataset, load_template
-from spark_sched_sim.errors import InputError
+from common.errors import InputError
 from spark_sched_sim.synthetic import generate
 
 

@@ -8,7 +8,7 @@ from schedulers import DEFAULT_CONFIG, load_config, make_scheduler
 from schedulers.decima import DecimaScheduler
 from spark_sched_sim.datasets import load_dataset
 from spark_sched_sim.env import SparkSchedSimEnv
-from spark_sched_sim.errors import InputError
+from common.errors import InputError
 from spark_sched_sim.graph_observation import level_edge_masks, topological_generations
 
 

@@ -5,7 +5,7 @@ from gymnasium.utils.env_checker import check_env
 from schedulers.heuristics import RoundRobin
 from spark_sched_sim.datasets import load_dataset
 from spark_sched_sim.env import SparkSchedSimEnv
-from spark_sched_sim.errors import InputError
+from common.errors import InputError
 from spark_sched_sim.evaluation import run_episodes
 
 

@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch_geometric.utils import scatter, softmax
 
 from schedulers.decima import DecimaScheduler, add_indices
-from spark_sched_sim.files import atomic_folder, atomic_write_text
+from common.files import atomic_folder, atomic_write_text
 from spark_sched_sim.graph_observation import collate
 from spark_sched_sim.metrics import average_jct_s
 

