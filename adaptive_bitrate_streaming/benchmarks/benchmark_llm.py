@@ -26,7 +26,7 @@ from abr_sim.datasets import load_trace_set, load_video, resolve_data_root  # no
 from abr_sim.evaluation import run_episodes  # noqa: E402
 from abr_sim.simulator import episode_schedule  # noqa: E402
 from plm_special.backbones import DEFAULT_PLM_DIR, load_backbone  # noqa: E402
-from plm_special.dataset import ReturnScaling  # noqa: E402
+from plm_special.return_scaling import ReturnScaling  # noqa: E402
 from plm_special.llm_policy import LLMPolicy  # noqa: E402
 from plm_special.rl_policy import OfflineRLPolicy  # noqa: E402
 from plm_special.trainer import episode_loss  # noqa: E402

@@ -27,17 +27,18 @@ LORA_DROPOUT = 0.05
 class PLMType:
     model_type: str  # config.model_type expected in the folder
     lora_targets: tuple[str, ...]  # attention projections that get LoRA adapters
+    rotary: bool  # rotary position embeddings: attention depends only on distances between positions
     encoder_decoder: bool = False
 
 
 PLM_TYPES = {
-    "gpt2": PLMType("gpt2", ("c_attn",)),
-    "llama": PLMType("llama", ("q_proj", "v_proj")),
-    "mistral": PLMType("mistral", ("q_proj", "v_proj")),
-    "opt": PLMType("opt", ("q_proj", "v_proj")),
-    "qwen2": PLMType("qwen2", ("q_proj", "v_proj")),
-    "t5-lm": PLMType("t5", ("q", "v"), encoder_decoder=True),
-    "smollm2": PLMType("llama", ("q_proj", "v_proj")),  # SmolLM2 is a Llama-architecture model
+    "gpt2": PLMType("gpt2", ("c_attn",), rotary=False),
+    "llama": PLMType("llama", ("q_proj", "v_proj"), rotary=True),
+    "mistral": PLMType("mistral", ("q_proj", "v_proj"), rotary=True),
+    "opt": PLMType("opt", ("q_proj", "v_proj"), rotary=False),
+    "qwen2": PLMType("qwen2", ("q_proj", "v_proj"), rotary=True),
+    "t5-lm": PLMType("t5", ("q", "v"), rotary=False, encoder_decoder=True),
+    "smollm2": PLMType("llama", ("q_proj", "v_proj"), rotary=True),  # SmolLM2 is a Llama-architecture model
 }
 
 
@@ -68,7 +69,7 @@ def plm_folder(plm_dir: Path, plm_type: str, plm_size: str) -> Path:
 def check_plm_folder(plm_dir: Path, plm_type: str, plm_size: str) -> Path:
     """The model folder, or one clear error saying how to fill it."""
     if plm_type not in PLM_TYPES:
-        raise InputError(f"unknown --plm-type '{plm_type}'; choose from {', '.join(PLM_TYPES)}")
+        raise InputError(f"unknown backbone type '{plm_type}'; choose from {', '.join(PLM_TYPES)}", "plm_type")
     folder = plm_folder(plm_dir, plm_type, plm_size)
     if (folder / "config.json").is_file():
         return folder
@@ -81,7 +82,7 @@ def check_plm_folder(plm_dir: Path, plm_type: str, plm_size: str) -> Path:
                "e.g. meta-llama/Llama-2-7b-hf for llama/base) and put its files in that folder")
     available = sorted(p.parent.name for p in (Path(plm_dir) / plm_type).glob("*/config.json"))
     found = f" (found sizes: {', '.join(available)})" if available else ""
-    raise InputError(f"no model in {folder}{found}: {how}")
+    raise InputError(f"no model in {folder}{found}: {how}", "plm_size")
 
 
 def backbone_depth(config) -> int:
@@ -90,9 +91,9 @@ def backbone_depth(config) -> int:
 
 def kept_layers(depth: int, which_layer: int) -> int:
     """Blocks kept by early exit: the original exits after block `which_layer` (0-based; -1 = the last)."""
-    if not -depth <= which_layer < depth:
-        raise InputError(f"--which-layer {which_layer} is beyond the model's depth of {depth} blocks; "
-                         f"use -1 (all) or 0..{depth - 1}")
+    if not -1 <= which_layer < depth:
+        raise InputError(f"early exit after block {which_layer} is not possible in a model of {depth} blocks; "
+                         f"use -1 (all) or 0..{depth - 1}", "which_layer")
     return which_layer % depth + 1
 
 
@@ -148,10 +149,11 @@ def load_backbone(plm_dir: Path, plm_type: str, plm_size: str, which_layer: int 
     config = AutoConfig.from_pretrained(folder)
     expected = PLM_TYPES[plm_type].model_type
     if config.model_type != expected:
-        raise InputError(f"{folder} holds a '{config.model_type}' model, but --plm-type {plm_type} needs '{expected}'")
+        raise InputError(f"{folder} holds a '{config.model_type}' model, but backbone type {plm_type} needs "
+                         f"'{expected}'", "plm_type")
     if rank == 0 or rank < -1:
-        raise InputError(f"--rank must be -1 (full fine-tuning) or a positive LoRA rank, got {rank}; "
-                         "use --freeze-plm to train nothing in the backbone")
+        raise InputError(f"the LoRA rank must be -1 (full fine-tuning) or positive, got {rank}; freeze the "
+                         "backbone (freeze_plm) to train nothing in it", "rank")
     keep = kept_layers(backbone_depth(config), which_layer)
     depth_override = {"num_layers": keep, "num_decoder_layers": keep} if expected == "t5" else {"num_hidden_layers": keep}
     verbosity = transformers.logging.get_verbosity()

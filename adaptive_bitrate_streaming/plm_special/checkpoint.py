@@ -1,13 +1,13 @@
 """Saved policies and training checkpoints: safetensors and JSON only, written atomically.
 
 A policy folder holds
-    settings.json        everything needed to rebuild the policy (backbone, early exit, LoRA rank, context
-                         length, state-feature size, return scaling from the training pool)
-    modules.safetensors  the state encoder, embeddings and action head
-    adapter/             the LoRA adapter (peft format), when --rank > 0
-    backbone.safetensors the fine-tuned backbone, when --rank -1 (full fine-tuning)
+    settings.json        the run's settings (backbone, early exit, LoRA rank, context length, state-feature
+                         size...) and what training derived: the return scaling from the pool, hidden size
+    modules.safetensors  every module outside the backbone: state encoder, embeddings, heads
+    adapter/             the LoRA adapter (peft format), when the rank is > 0
+    backbone.safetensors the fine-tuned backbone, when the rank is -1 (full fine-tuning)
 A training checkpoint adds training_state.safetensors (optimizer tensors, random generator states) and
-training_state.json (epoch, step, scheduler, best validation score, optimizer hyper-parameters).
+training_state.json (completed rounds, scheduler, best validation score, optimizer hyper-parameters).
 """
 import json
 from pathlib import Path
@@ -18,11 +18,8 @@ from safetensors.torch import load_file, save_file
 from common.errors import InputError
 from common.files import atomic_folder
 
-from .backbones import load_backbone
-from .dataset import ReturnScaling
+from .return_scaling import ReturnScaling
 from .rl_policy import OfflineRLPolicy
-
-BACKBONE_SETTINGS = ("plm_type", "plm_size", "rank", "which_layer")
 
 
 def non_backbone_state(model: OfflineRLPolicy) -> dict:
@@ -52,34 +49,19 @@ def save_policy(model: OfflineRLPolicy, settings: dict, folder: Path, training_s
 def read_settings(folder: Path) -> dict:
     path = Path(folder) / "settings.json"
     if not path.is_file():
-        raise InputError(f"{folder} is not a saved policy (no settings.json); pass the folder run_plm.py --adapt "
-                         "wrote (its best_model/ or checkpoint/)")
+        raise InputError(f"{folder} is not a saved policy (no settings.json); pass a folder that training wrote "
+                         "(its best_model/ or checkpoint/)", "model_dir")
     return json.loads(path.read_text())
 
 
-def check_compatible(settings: dict, requested: dict, folder: Path) -> None:
-    """A saved policy only loads into the backbone and rank it was trained with."""
-    for key in BACKBONE_SETTINGS:
-        if requested.get(key) is not None and requested[key] != settings[key]:
-            raise InputError(f"{folder} was trained with {key}={settings[key]}, not {requested[key]}; "
-                             f"drop --{key.replace('_', '-')} or pick a policy folder trained with it")
-
-
-def build_policy(settings: dict, plm_dir: Path, adapter_dir: Path | None = None, dtype=torch.float32) -> OfflineRLPolicy:
-    backbone = load_backbone(plm_dir, settings["plm_type"], settings["plm_size"], settings["which_layer"],
-                             settings["rank"], settings.get("freeze_plm", False), adapter_dir, dtype)
-    return OfflineRLPolicy(backbone, settings["state_feature_dim"], settings["w"], settings["max_timestep"])
-
-
-def load_policy(folder: Path, plm_dir: Path, requested: dict | None = None, dtype=torch.float32):
+def load_policy(folder: Path, plm_dir: Path, dtype=torch.float32):
     """Rebuild a saved policy: (model, settings, return scaling)."""
     folder = Path(folder)
     settings = read_settings(folder)
-    check_compatible(settings, requested or {}, folder)
     adapter = folder / "adapter"
     if settings["rank"] > 0 and not settings.get("freeze_plm") and not (adapter / "adapter_config.json").is_file():
         raise InputError(f"{folder} lacks its LoRA adapter ({adapter}); the folder is incomplete")
-    model = build_policy(settings, plm_dir, adapter if adapter.is_dir() else None, dtype)
+    model = OfflineRLPolicy.from_settings(settings, plm_dir, adapter if adapter.is_dir() else None, dtype)
     if model.backbone.hidden_size != settings["hidden_size"]:
         raise InputError(f"{folder} was trained on a backbone with hidden size {settings['hidden_size']}, but "
                          f"{settings['plm_type']}/{settings['plm_size']} now has {model.backbone.hidden_size}")

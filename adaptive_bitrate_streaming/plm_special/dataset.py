@@ -1,44 +1,12 @@
 """Training data from an experience pool: whole episodes with normalised rewards and returns-to-go."""
-from dataclasses import asdict, dataclass
+import math
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 from .experience import ExperiencePool
-
-
-@dataclass
-class ReturnScaling:
-    """How rewards become the returns-to-go the policy is conditioned on (original-code-spec 4.7, 4.9).
-
-    r~ = (clip(r, min, max) - min) / (max - min) with the pool's min and max reward; RTG_t =
-    sum_k gamma^(k-t) r~_k / scale over the rest of the episode. At test time the target starts at
-    `max_return` (the pool's largest RTG) times --target-return-scale and drops by r~/scale per chunk.
-    """
-
-    reward_min: float
-    reward_max: float
-    gamma: float
-    scale: float
-    max_return: float = 0.0
-
-    def normalize(self, rewards):
-        span = self.reward_max - self.reward_min or 1.0
-        return (np.clip(rewards, self.reward_min, self.reward_max) - self.reward_min) / span
-
-    def process_reward(self, reward: float) -> float:
-        return float(self.normalize(reward)) / self.scale
-
-    def returns_to_go(self, rewards: np.ndarray) -> np.ndarray:
-        returns = np.zeros(len(rewards))
-        running = 0.0
-        for t in range(len(rewards) - 1, -1, -1):
-            running = rewards[t] + self.gamma * running
-            returns[t] = running
-        return returns / self.scale
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from .return_scaling import ReturnScaling
 
 
 class ExperienceDataset(torch.utils.data.Dataset):
@@ -80,3 +48,18 @@ def collate_episodes(batch: list[dict]) -> dict:
     for i, item in enumerate(batch):
         padded["valid"][i, : len(item["actions"])] = True
     return padded
+
+
+class EpisodeBatches:
+    """The trainer's batch source: each round (epoch) visits every episode once, in batches of `batch_size`
+    episodes, in an order drawn from the trainer's generator."""
+
+    def __init__(self, dataset: ExperienceDataset, batch_size: int):
+        self.dataset, self.batch_size = dataset, batch_size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def round(self, generator: torch.Generator) -> DataLoader:
+        return DataLoader(self.dataset, batch_size=self.batch_size, shuffle=True, collate_fn=collate_episodes,
+                          generator=generator)

@@ -7,7 +7,7 @@ import torch
 
 from abr_sim.policy import Policy
 
-from .dataset import ReturnScaling
+from .return_scaling import ReturnScaling
 from .rl_policy import OfflineRLPolicy
 
 

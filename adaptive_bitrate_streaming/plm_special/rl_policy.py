@@ -13,10 +13,13 @@ within the band), in every layer. Training runs whole episodes under that mask; 
 new tokens of each step and keeps the keys and values of earlier ones in a cache. Both compute exactly the
 same function, for every backbone, with the same positions (0..8*T-1 from the start of the episode).
 """
+from pathlib import Path
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from .backbones import Backbone
+from .backbones import Backbone, load_backbone
 from .state_encoder import StateEncoder
 
 TOKENS_PER_STEP = 8
@@ -45,6 +48,13 @@ class OfflineRLPolicy(nn.Module):
         self.embed_states = nn.ModuleList(nn.Linear(dim, embed_dim) for dim in self.state_encoder.output_dims)
         self.embed_ln = nn.LayerNorm(embed_dim)
         self.action_head = nn.Linear(embed_dim, NUM_ACTIONS)
+
+    @classmethod
+    def from_settings(cls, settings: dict, plm_dir: Path, adapter_dir: Path | None = None, dtype=torch.float32):
+        """The policy a run's settings describe (run_plm.py's, or a saved policy's settings.json)."""
+        backbone = load_backbone(plm_dir, settings["plm_type"], settings["plm_size"], settings["which_layer"],
+                                 settings["rank"], settings.get("freeze_plm", False), adapter_dir, dtype)
+        return cls(backbone, settings["state_feature_dim"], settings["w"], settings["max_timestep"])
 
     def step_tokens(self, states, returns, timesteps):
         """(B, T, 6, 6) states, (B, T) returns-to-go and timesteps -> (B, T, 7, E) tokens [R, s1..s6]."""
@@ -77,6 +87,13 @@ class OfflineRLPolicy(nn.Module):
             mask = mask & (keys_valid | torch.eye(len(positions), dtype=torch.bool, device=mask.device))
         hidden, _ = self.run_backbone(tokens, mask[:, None], positions)
         return self.action_head(hidden[:, DECISION_TOKEN::TOKENS_PER_STEP])
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        """Cross-entropy of the taken actions over the real steps of a batch of episodes (dataset.py)."""
+        device = self.embed_ln.weight.device
+        batch = {key: value.to(device) for key, value in batch.items()}
+        logits = self(batch["states"], batch["actions"], batch["returns"], batch["timesteps"], batch["valid"])
+        return F.cross_entropy(logits[batch["valid"]], batch["actions"][batch["valid"]])
 
     def decide(self, states, returns, timestep: int, previous_actions=None, cache=None):
         """Incremental decision for B clients at the same timestep, feeding only the new tokens.

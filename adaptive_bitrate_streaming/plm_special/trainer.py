@@ -1,71 +1,113 @@
-"""Offline training of the policy on an experience pool: whole episodes in mini-batches, cross-entropy on
-the actions the conventional policies took, AdamW with linear warm-up, gradient accumulation and clipping,
-a checkpoint after every epoch (resumable) and model selection on a validation trace set."""
+"""Offline training of a return-conditioned policy on an experience pool (network alignment).
+
+Training goes in rounds (ABR: epochs over the pool's episodes; CJS: iterations of windows drawn from the
+pool); the task's batch source says what a round holds, drawing from the trainer's generator, and the
+policy's `loss(batch)` is the negative log-likelihood of the actions the conventional policies took. AdamW
+with linear warm-up, gradient accumulation, clipping once per optimizer step, a resumable checkpoint after
+every round (every random generator training draws from is saved and restored) and model selection on a
+validation set, never the test set.
+"""
 import csv
 import io
 import json
 import math
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_file
-from torch.utils.data import DataLoader
+from torch import nn
 from tqdm import tqdm
 
 from common.files import atomic_write_text
 
 from .checkpoint import optimizer_state, restore_optimizer, save_policy
-from .dataset import ExperienceDataset, collate_episodes
-from .rl_policy import OfflineRLPolicy
 
 GRAD_CLIP = 0.25
-LOG_COLUMNS = ["epoch", "optimizer_steps", "train_loss", "lr", "valid_mean_qoe", "seconds"]
+
+
+class BatchSource(Protocol):
+    def __len__(self) -> int:
+        """Batches per round."""
+
+    def round(self, generator: torch.Generator) -> Iterable[dict]:
+        """The batches of one round, in an order drawn from `generator`."""
 
 
 @dataclass
 class TrainConfig:
-    num_epochs: int
-    batch_size: int
+    rounds: int
+    round_name: str  # "epoch" or "iteration": the progress bar's and train_log.csv's word for a round
     grad_accum_steps: int
     lr: float
     weight_decay: float
     warmup_steps: int | None  # None: 5% of all optimizer steps
-    eval_per_epoch: int
+    eval_every: int  # rounds between validations (and always after the last)
     seed: int
 
 
-def batches_to(batch: dict, device) -> dict:
-    return {key: value.to(device) for key, value in batch.items()}
+@dataclass
+class Validation:
+    """Model selection: `evaluate(model)` scores the policy on the validation set."""
+
+    evaluate: Callable[[nn.Module], float]
+    name: str  # in the progress line, e.g. "mean QoE"
+    column: str  # in train_log.csv, e.g. "valid_mean_qoe"
+    higher_is_better: bool
+
+    def better(self, score: float, best: float) -> bool:
+        return score > best if self.higher_is_better else score < best
 
 
-def episode_loss(model: OfflineRLPolicy, batch: dict) -> torch.Tensor:
-    logits = model(batch["states"], batch["actions"], batch["returns"], batch["timesteps"], batch["valid"])
-    return F.cross_entropy(logits[batch["valid"]], batch["actions"][batch["valid"]])
+def generator_states(generator: torch.Generator) -> tuple[dict, dict]:
+    """Every random generator that training may draw from: the trainer's (batch order), torch's (dropout),
+    CUDA's when there is one, NumPy's and Python's global ones."""
+    tensors = {"rng.batches": generator.get_state(), "rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors.update({f"rng.cuda.{i}": state for i, state in enumerate(torch.cuda.get_rng_state_all())})
+    name, keys, position, has_gauss, gauss = np.random.get_state()
+    tensors["rng.numpy"] = torch.from_numpy(keys.astype(np.int64))
+    python_version, python_state, python_gauss = random.getstate()
+    scalars = {"rng.numpy": [name, position, has_gauss, gauss],
+               "rng.python": [python_version, list(python_state), python_gauss]}
+    return tensors, scalars
+
+
+def restore_generator_states(generator: torch.Generator, tensors: dict, scalars: dict) -> None:
+    generator.set_state(tensors["rng.batches"])
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count()) if f"rng.cuda.{i}" in tensors]
+    if cuda:
+        torch.cuda.set_rng_state_all(cuda)
+    name, position, has_gauss, gauss = scalars["rng.numpy"]
+    np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), position, has_gauss, gauss))
+    python_version, python_state, python_gauss = scalars["rng.python"]
+    random.setstate((python_version, tuple(python_state), python_gauss))
 
 
 class Trainer:
-    def __init__(self, model: OfflineRLPolicy, dataset: ExperienceDataset, config: TrainConfig, settings: dict,
-                 model_dir: Path, evaluate: Callable[[OfflineRLPolicy], float], device):
-        self.model, self.config, self.settings = model, config, settings
-        self.model_dir, self.evaluate, self.device = Path(model_dir), evaluate, device
-        self.generator = torch.Generator().manual_seed(config.seed)  # episode order
-        self.loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=True, collate_fn=collate_episodes,
-                                 generator=self.generator)
+    def __init__(self, model: nn.Module, batches: BatchSource, config: TrainConfig, settings: dict,
+                 model_dir: Path, validation: Validation):
+        self.model, self.batches, self.config, self.settings = model, batches, config, settings
+        self.model_dir, self.validation = Path(model_dir), validation
+        self.log_columns = [config.round_name, "optimizer_steps", "train_loss", "lr", validation.column, "seconds"]
+        self.generator = torch.Generator().manual_seed(config.seed)  # the order of batches
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.parameters, lr=config.lr, weight_decay=config.weight_decay)
-        self.steps_per_epoch = math.ceil(len(self.loader) / config.grad_accum_steps)
-        total_steps = self.steps_per_epoch * config.num_epochs
+        total_steps = math.ceil(len(batches) / config.grad_accum_steps) * config.rounds
         self.warmup_steps = config.warmup_steps or max(1, total_steps // 20)
         if self.warmup_steps > total_steps:
-            print(f"note: --warmup-steps {self.warmup_steps} exceeds the {total_steps} optimizer steps of this run; "
-                  "the learning rate never reaches --lr")
+            print(f"note: {self.warmup_steps} warm-up steps exceed the {total_steps} optimizer steps of this run; "
+                  "the learning rate never reaches its peak")
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: min((step + 1) / self.warmup_steps, 1.0))
-        self.start_epoch, self.best_score = 0, -math.inf
+        self.start_round, self.best_score = 0, -math.inf if validation.higher_is_better else math.inf
+        self.log_rows: list[list] = []
 
     def restore(self, checkpoint: Path) -> None:
         """Continue from a checkpoint whose weights the model was built from."""
@@ -73,26 +115,29 @@ class Trainer:
         tensors = load_file(checkpoint / "training_state.safetensors")
         restore_optimizer(self.optimizer, tensors, scalars)
         self.scheduler.load_state_dict(scalars["scheduler"])
-        self.generator.set_state(tensors["rng.episode_order"])
-        torch.set_rng_state(tensors["rng.torch"])
-        self.start_epoch, self.best_score = scalars["epoch"], scalars["best_score"]
+        restore_generator_states(self.generator, tensors, scalars)
+        self.start_round, self.best_score = scalars["round"], scalars["best_score"]
+        if (self.model_dir / "train_log.csv").is_file():
+            with open(self.model_dir / "train_log.csv", newline="") as log:
+                self.log_rows = [row for row in list(csv.reader(log))[1:] if int(row[0]) <= self.start_round]
 
-    def _training_state(self, epoch: int) -> tuple[dict, dict]:
+    def _training_state(self, completed_rounds: int) -> tuple[dict, dict]:
         tensors, scalars = optimizer_state(self.optimizer)
-        tensors = {**tensors, "rng.episode_order": self.generator.get_state(), "rng.torch": torch.get_rng_state()}
-        scalars.update(epoch=epoch, best_score=self.best_score, scheduler=self.scheduler.state_dict())
-        return tensors, scalars
+        rng_tensors, rng_scalars = generator_states(self.generator)
+        scalars.update(rng_scalars, round=completed_rounds, best_score=self.best_score,
+                       scheduler=self.scheduler.state_dict())
+        return {**tensors, **rng_tensors}, scalars
 
-    def train_epoch(self, epoch: int) -> float:
+    def train_round(self, index: int) -> float:
         self.model.train()
-        losses = []
-        accum = self.config.grad_accum_steps
+        losses, accum, count = [], self.config.grad_accum_steps, len(self.batches)
         self.optimizer.zero_grad(set_to_none=True)
-        bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{self.config.num_epochs}", unit="batch")
-        for index, batch in enumerate(bar):
-            loss = episode_loss(self.model, batches_to(batch, self.device))
+        bar = tqdm(self.batches.round(self.generator), total=count, unit="batch",
+                   desc=f"{self.config.round_name} {index + 1}/{self.config.rounds}")
+        for step, batch in enumerate(bar):
+            loss = self.model.loss(batch)
             (loss / accum).backward()
-            if (index + 1) % accum == 0 or index + 1 == len(self.loader):
+            if (step + 1) % accum == 0 or step + 1 == count:
                 torch.nn.utils.clip_grad_norm_(self.parameters, GRAD_CLIP)  # once per optimizer step
                 self.optimizer.step()
                 self.scheduler.step()
@@ -101,30 +146,25 @@ class Trainer:
             bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.4f}")
         return sum(losses) / len(losses)
 
-    def _write_log(self, rows: list[list]) -> None:
-        text = io.StringIO()
-        csv.writer(text).writerows([LOG_COLUMNS, *rows])
-        atomic_write_text(self.model_dir / "train_log.csv", text.getvalue())
-
     def fit(self) -> float:
-        """Train the remaining epochs; returns the best validation score (mean QoE)."""
-        rows = []
-        if self.start_epoch and (self.model_dir / "train_log.csv").exists():
-            with open(self.model_dir / "train_log.csv", newline="") as f:
-                rows = [row for row in list(csv.reader(f))[1:] if int(row[0]) <= self.start_epoch]
-        for epoch in range(self.start_epoch, self.config.num_epochs):
+        """Train the remaining rounds; returns the best validation score."""
+        config, name = self.config, self.validation.name
+        for index in range(self.start_round, config.rounds):
             start = time.perf_counter()
-            loss = self.train_epoch(epoch)
+            loss = self.train_round(index)
             score = None
-            if (epoch + 1) % self.config.eval_per_epoch == 0 or epoch + 1 == self.config.num_epochs:
-                score = self.evaluate(self.model)
-                if score > self.best_score:
+            if (index + 1) % config.eval_every == 0 or index + 1 == config.rounds:
+                score = self.validation.evaluate(self.model)
+                if self.validation.better(score, self.best_score):
                     self.best_score = score
                     save_policy(self.model, self.settings, self.model_dir / "best_model")
-            save_policy(self.model, self.settings, self.model_dir / "checkpoint", self._training_state(epoch + 1))
-            rows.append([epoch + 1, self.scheduler.last_epoch, f"{loss:.6f}", f"{self.scheduler.get_last_lr()[0]:.3g}",
-                         "" if score is None else f"{score:.6f}", f"{time.perf_counter() - start:.1f}"])
-            self._write_log(rows)
-            valid = "" if score is None else f", validation mean QoE {score:.4f} (best {self.best_score:.4f})"
-            print(f"epoch {epoch + 1}: train loss {loss:.4f}{valid}")
+            save_policy(self.model, self.settings, self.model_dir / "checkpoint", self._training_state(index + 1))
+            self.log_rows.append([index + 1, self.scheduler.last_epoch, f"{loss:.6f}",
+                                  f"{self.scheduler.get_last_lr()[0]:.3g}", "" if score is None else f"{score:.6f}",
+                                  f"{time.perf_counter() - start:.1f}"])
+            text = io.StringIO()
+            csv.writer(text).writerows([self.log_columns, *self.log_rows])
+            atomic_write_text(self.model_dir / "train_log.csv", text.getvalue())
+            valid = "" if score is None else f", validation {name} {score:.4f} (best {self.best_score:.4f})"
+            print(f"{config.round_name} {index + 1}: train loss {loss:.4f}{valid}", flush=True)
         return self.best_score

@@ -8,7 +8,8 @@ import pytest
 
 from common.errors import InputError
 from conftest import run_script
-from plm_special.dataset import ExperienceDataset, ReturnScaling, collate_episodes
+from plm_special.dataset import ExperienceDataset, collate_episodes
+from plm_special.return_scaling import ReturnScaling
 from plm_special.experience import ExperiencePool, load_pool
 
 

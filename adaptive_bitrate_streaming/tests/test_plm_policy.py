@@ -8,7 +8,7 @@ from common.errors import InputError
 from abr_sim.evaluation import run_episodes
 from abr_sim.simulator import episode_schedule
 from plm_special.backbones import PLM_TYPES, load_backbone
-from plm_special.dataset import ReturnScaling
+from plm_special.return_scaling import ReturnScaling
 from plm_special.llm_policy import LLMPolicy
 from plm_special.rl_policy import TOKENS_PER_STEP, OfflineRLPolicy, band_mask
 
@@ -145,8 +145,10 @@ def test_grouped_attention_equals_transformers_sdpa(tiny_plms, plm_type):
 def test_early_exit_keeps_the_first_blocks(tiny_plms, plm_type):
     assert load_backbone(tiny_plms, plm_type, "tiny", which_layer=1).num_layers == 2
     assert load_backbone(tiny_plms, plm_type, "tiny", which_layer=-1).num_layers == 4
-    with pytest.raises(InputError, match="beyond the model's depth of 4 blocks"):
-        load_backbone(tiny_plms, plm_type, "tiny", which_layer=4)
+    for beyond in (4, -2):  # -1 is the only negative index, as the message says
+        with pytest.raises(InputError, match=r"in a model of 4 blocks; use -1 \(all\) or 0..3") as error:
+            load_backbone(tiny_plms, plm_type, "tiny", which_layer=beyond)
+        assert error.value.setting == "which_layer"
 
 
 def test_hidden_size_comes_from_the_config(tiny_plms):
@@ -168,12 +170,12 @@ def test_missing_model_folders_say_how_to_fill_them(tmp_path):
         load_backbone(tmp_path, "smollm2", "135m")
     with pytest.raises(InputError, match=r"llama/base.*Hugging Face format"):
         load_backbone(tmp_path, "llama", "base")
-    with pytest.raises(InputError, match="unknown --plm-type 'bert'"):
+    with pytest.raises(InputError, match="unknown backbone type 'bert'"):
         load_backbone(tmp_path, "bert", "base")
 
 
 def test_a_folder_of_another_architecture_is_refused(tiny_plms, tmp_path):
     (tmp_path / "qwen2").mkdir()
     (tmp_path / "qwen2" / "tiny").symlink_to(tiny_plms / "gpt2" / "tiny")
-    with pytest.raises(InputError, match="holds a 'gpt2' model, but --plm-type qwen2 needs 'qwen2'"):
+    with pytest.raises(InputError, match="holds a 'gpt2' model, but backbone type qwen2 needs 'qwen2'"):
         load_backbone(tmp_path, "qwen2", "tiny")

@@ -83,10 +83,10 @@ def trained(tiny_plms, synthetic_data, small_pool, tmp_path_factory):
 
 
 @pytest.mark.parametrize("flags, needle", [
-    (["--adapt", "--plm-type", "bert"], "unknown --plm-type 'bert'"),
+    (["--adapt", "--plm-type", "bert"], "argument --plm-type: invalid choice: 'bert'"),
     (["--adapt", "--plm-type", "llama", "--plm-size", "7b"], "no model in"),
-    (["--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--which-layer", "9"], "beyond the model's depth"),
-    (["--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--rank", "0"], "--rank must be -1"),
+    (["--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--which-layer", "9"], "--which-layer: early exit after block 9 is not possible"),
+    (["--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--rank", "0"], "--rank: the LoRA rank must be -1"),
     (["--test"], "is not a saved policy (no settings.json)"),
     ([], "nothing to do"),
 ])
@@ -112,8 +112,8 @@ def test_bad_pools(tiny_plms, synthetic_data, small_pool, tmp_path):
 
 
 def test_saved_policy_only_loads_into_its_backbone(tiny_plms, synthetic_data, trained, tmp_path):
-    for flags, needle in ((["--plm-type", "gpt2"], "trained with plm_type=llama, not gpt2"),
-                          (["--rank", "8"], "trained with rank=4, not 8")):
+    for flags, needle in ((["--plm-type", "gpt2"], "--plm-type: " + str(trained / "best_model") + " was made with plm_type = llama, not gpt2"),
+                          (["--rank", "8"], "--rank: " + str(trained / "best_model") + " was made with rank = 4, not 8")):
         result = run_script("run_plm.py", "--test", "--model-dir", str(trained), "--results-dir", str(tmp_path / "r"),
                             *flags, *common(tiny_plms, synthetic_data))
         assert_one_line_error(result, needle)

@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from plm_special.backbones import DEFAULT_PLM_DIR, load_backbone  # noqa: E402
-from plm_special.dataset import ReturnScaling  # noqa: E402
+from plm_special.return_scaling import ReturnScaling  # noqa: E402
 from plm_special.llm_scheduler import LLMScheduler  # noqa: E402
 from plm_special.rl_policy import SchedulingPolicy  # noqa: E402
 from spark_sched_sim.datasets import load_dataset, resolve_data_root  # noqa: E402

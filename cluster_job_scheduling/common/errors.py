@@ -1,21 +1,33 @@
-"""User-facing errors: one clear line, exit code 2, no traceback."""
+"""User-facing errors: one clear line, exit code 2, no traceback.
+
+Library code raises an InputError in its own terms and names the setting at fault (`setting="which_layer"`);
+the scripts, whose flags are their settings' names (common/settings.py), print it as that flag."""
 import functools
 import sys
 
 
 class InputError(Exception):
-    """Bad input from the user (a flag, a file, a folder); the message says what is wrong and how to fix it."""
+    """Bad input from the user (a setting, a file, a folder); the message says what is wrong and how to fix it."""
+
+    def __init__(self, message: str, setting: str | None = None):
+        super().__init__(message)
+        self.setting = setting
+
+
+def flag_name(setting: str) -> str:
+    return "--" + setting.replace("_", "-")
 
 
 def exit_on_input_error(main):
-    """Decorate a script's main(): an InputError prints `error: <message>` and exits with code 2."""
+    """Decorate a script's main(): an InputError prints `error: [--flag: ]<message>` and exits with code 2."""
 
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
         try:
             return main(*args, **kwargs)
         except InputError as error:
-            print(f"error: {error}", file=sys.stderr)
+            flag = f"{flag_name(error.setting)}: " if error.setting else ""
+            print(f"error: {flag}{error}", file=sys.stderr)
             sys.exit(2)
 
     return wrapper

@@ -1,40 +1,9 @@
 """Training data from a scheduling pool: windows of K consecutive decisions of one episode, with returns to go."""
-from dataclasses import asdict, dataclass
-
 import numpy as np
 import torch
 
 from .experience import SchedulingPool
-
-
-@dataclass
-class ReturnScaling:
-    """r~ = (clip(r, min, max) - min) / (max - min) with the pool's min and max reward; RTG_t = sum_k gamma^(k-t)
-    r~_k / scale over the rest of the episode. At test time the target starts at the pool's largest RTG times
-    --target-return-scale and drops by r~ / scale after every decision."""
-
-    reward_min: float
-    reward_max: float
-    gamma: float
-    scale: float
-    max_return: float = 0.0
-
-    def normalize(self, rewards):
-        span = self.reward_max - self.reward_min or 1.0
-        return (np.clip(rewards, self.reward_min, self.reward_max) - self.reward_min) / span
-
-    def process_reward(self, reward: float) -> float:
-        return float(self.normalize(reward)) / self.scale
-
-    def returns_to_go(self, rewards: np.ndarray) -> np.ndarray:
-        returns, running = np.zeros(len(rewards)), 0.0
-        for t in range(len(rewards) - 1, -1, -1):
-            running = rewards[t] + self.gamma * running
-            returns[t] = running
-        return returns / self.scale
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from .return_scaling import ReturnScaling
 
 
 class WindowDataset(torch.utils.data.Dataset):

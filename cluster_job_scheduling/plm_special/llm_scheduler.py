@@ -20,11 +20,9 @@ import torch
 from schedulers.scheduler import Scheduler
 from spark_sched_sim.graph_observation import GraphObserver
 
-from .dataset import ReturnScaling
+from .backbones import PLM_TYPES
+from .return_scaling import ReturnScaling
 from .rl_policy import SchedulingPolicy, band_mask
-
-ROTARY = {"llama", "smollm2", "qwen2", "mistral"}
-
 
 @dataclass
 class Context:
@@ -48,7 +46,7 @@ class LLMScheduler(Scheduler):
         self.initial_target = scaling.max_return * target_return_scale
         self.sample = sample
         self.generator = torch.Generator().manual_seed(seed)
-        self.mode = mode or ("cache" if model.backbone.plm_type in ROTARY else "window")
+        self.mode = mode or ("cache" if PLM_TYPES[model.backbone.plm_type].rotary else "window")
         self.device = next(model.parameters()).device
         self.contexts: dict[int, Context] = {}
         self.observers: dict[int, GraphObserver] = {}

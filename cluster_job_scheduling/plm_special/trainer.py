@@ -1,98 +1,144 @@
-"""Offline training of the LLM scheduler: each iteration draws `steps_per_iter` windows from the pool (with
-replacement, seeded), in mini-batches; the loss is the negative log-likelihood of the chosen stage plus that of
-the number of executors, per decision. AdamW with linear warm-up, gradient accumulation, clipping once per
-optimizer step, a resumable checkpoint after every iteration and model selection on validation seeds."""
+"""Offline training of a return-conditioned policy on an experience pool (network alignment).
+
+Training goes in rounds (ABR: epochs over the pool's episodes; CJS: iterations of windows drawn from the
+pool); the task's batch source says what a round holds, drawing from the trainer's generator, and the
+policy's `loss(batch)` is the negative log-likelihood of the actions the conventional policies took. AdamW
+with linear warm-up, gradient accumulation, clipping once per optimizer step, a resumable checkpoint after
+every round (every random generator training draws from is saved and restored) and model selection on a
+validation set, never the test set.
+"""
 import csv
 import io
 import json
 import math
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
+from torch import nn
 from tqdm import tqdm
 
 from common.files import atomic_write_text
 
 from .checkpoint import optimizer_state, restore_optimizer, save_policy
-from .dataset import WindowDataset, collate_windows
-from .rl_policy import SchedulingPolicy
 
 GRAD_CLIP = 0.25
-LOG_COLUMNS = ["iteration", "optimizer_steps", "train_loss", "lr", "valid_avg_jct_s", "seconds"]
+
+
+class BatchSource(Protocol):
+    def __len__(self) -> int:
+        """Batches per round."""
+
+    def round(self, generator: torch.Generator) -> Iterable[dict]:
+        """The batches of one round, in an order drawn from `generator`."""
 
 
 @dataclass
 class TrainConfig:
-    num_iters: int
-    steps_per_iter: int  # windows per iteration
-    batch_size: int
+    rounds: int
+    round_name: str  # "epoch" or "iteration": the progress bar's and train_log.csv's word for a round
     grad_accum_steps: int
     lr: float
     weight_decay: float
     warmup_steps: int | None  # None: 5% of all optimizer steps
-    eval_per_iter: int
+    eval_every: int  # rounds between validations (and always after the last)
     seed: int
 
 
-def window_loss(model: SchedulingPolicy, batch: dict) -> torch.Tensor:
-    stage, executors, decisions = model(batch["graphs"], batch["window_lengths"], batch["stage_choice"],
-                                        batch["job_choice"], batch["exec_choice"], batch["returns"], batch["timesteps"])
-    return -(stage + executors) / decisions
+@dataclass
+class Validation:
+    """Model selection: `evaluate(model)` scores the policy on the validation set."""
+
+    evaluate: Callable[[nn.Module], float]
+    name: str  # in the progress line, e.g. "mean QoE"
+    column: str  # in train_log.csv, e.g. "valid_mean_qoe"
+    higher_is_better: bool
+
+    def better(self, score: float, best: float) -> bool:
+        return score > best if self.higher_is_better else score < best
+
+
+def generator_states(generator: torch.Generator) -> tuple[dict, dict]:
+    """Every random generator that training may draw from: the trainer's (batch order), torch's (dropout),
+    CUDA's when there is one, NumPy's and Python's global ones."""
+    tensors = {"rng.batches": generator.get_state(), "rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors.update({f"rng.cuda.{i}": state for i, state in enumerate(torch.cuda.get_rng_state_all())})
+    name, keys, position, has_gauss, gauss = np.random.get_state()
+    tensors["rng.numpy"] = torch.from_numpy(keys.astype(np.int64))
+    python_version, python_state, python_gauss = random.getstate()
+    scalars = {"rng.numpy": [name, position, has_gauss, gauss],
+               "rng.python": [python_version, list(python_state), python_gauss]}
+    return tensors, scalars
+
+
+def restore_generator_states(generator: torch.Generator, tensors: dict, scalars: dict) -> None:
+    generator.set_state(tensors["rng.batches"])
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[f"rng.cuda.{i}"] for i in range(torch.cuda.device_count()) if f"rng.cuda.{i}" in tensors]
+    if cuda:
+        torch.cuda.set_rng_state_all(cuda)
+    name, position, has_gauss, gauss = scalars["rng.numpy"]
+    np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), position, has_gauss, gauss))
+    python_version, python_state, python_gauss = scalars["rng.python"]
+    random.setstate((python_version, tuple(python_state), python_gauss))
 
 
 class Trainer:
-    def __init__(self, model: SchedulingPolicy, dataset: WindowDataset, config: TrainConfig, settings: dict,
-                 model_dir: Path, evaluate: Callable[[SchedulingPolicy], float]):
-        self.model, self.dataset, self.config, self.settings = model, dataset, config, settings
-        self.model_dir, self.evaluate = Path(model_dir), evaluate
-        self.generator = torch.Generator().manual_seed(config.seed)  # which windows each iteration draws
+    def __init__(self, model: nn.Module, batches: BatchSource, config: TrainConfig, settings: dict,
+                 model_dir: Path, validation: Validation):
+        self.model, self.batches, self.config, self.settings = model, batches, config, settings
+        self.model_dir, self.validation = Path(model_dir), validation
+        self.log_columns = [config.round_name, "optimizer_steps", "train_loss", "lr", validation.column, "seconds"]
+        self.generator = torch.Generator().manual_seed(config.seed)  # the order of batches
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.parameters, lr=config.lr, weight_decay=config.weight_decay)
-        batches = math.ceil(config.steps_per_iter / config.batch_size)
-        total_steps = math.ceil(batches / config.grad_accum_steps) * config.num_iters
+        total_steps = math.ceil(len(batches) / config.grad_accum_steps) * config.rounds
         self.warmup_steps = config.warmup_steps or max(1, total_steps // 20)
         if self.warmup_steps > total_steps:
-            print(f"note: --warmup-steps {self.warmup_steps} exceeds the {total_steps} optimizer steps of this run")
+            print(f"note: {self.warmup_steps} warm-up steps exceed the {total_steps} optimizer steps of this run; "
+                  "the learning rate never reaches its peak")
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: min((step + 1) / self.warmup_steps, 1.0))
-        self.start_iteration, self.best_score = 0, math.inf
-        self.rows: list[list] = []
+        self.start_round, self.best_score = 0, -math.inf if validation.higher_is_better else math.inf
+        self.log_rows: list[list] = []
 
     def restore(self, checkpoint: Path) -> None:
+        """Continue from a checkpoint whose weights the model was built from."""
         scalars = json.loads((checkpoint / "training_state.json").read_text())
         tensors = load_file(checkpoint / "training_state.safetensors")
         restore_optimizer(self.optimizer, tensors, scalars)
         self.scheduler.load_state_dict(scalars["scheduler"])
-        self.generator.set_state(tensors["rng.windows"])
-        torch.set_rng_state(tensors["rng.torch"])
-        self.start_iteration, self.best_score = scalars["iteration"], scalars["best_score"]
-        log = self.model_dir / "train_log.csv"
-        if log.exists():
-            self.rows = [row for row in list(csv.reader(log.open()))[1:] if int(row[0]) <= self.start_iteration]
+        restore_generator_states(self.generator, tensors, scalars)
+        self.start_round, self.best_score = scalars["round"], scalars["best_score"]
+        if (self.model_dir / "train_log.csv").is_file():
+            with open(self.model_dir / "train_log.csv", newline="") as log:
+                self.log_rows = [row for row in list(csv.reader(log))[1:] if int(row[0]) <= self.start_round]
 
-    def _training_state(self, iteration: int) -> tuple[dict, dict]:
+    def _training_state(self, completed_rounds: int) -> tuple[dict, dict]:
         tensors, scalars = optimizer_state(self.optimizer)
-        tensors = {**tensors, "rng.windows": self.generator.get_state(), "rng.torch": torch.get_rng_state()}
-        scalars.update(iteration=iteration, best_score=self.best_score, scheduler=self.scheduler.state_dict())
-        return tensors, scalars
+        rng_tensors, rng_scalars = generator_states(self.generator)
+        scalars.update(rng_scalars, round=completed_rounds, best_score=self.best_score,
+                       scheduler=self.scheduler.state_dict())
+        return {**tensors, **rng_tensors}, scalars
 
-    def train_iteration(self, iteration: int) -> float:
+    def train_round(self, index: int) -> float:
         self.model.train()
-        c = self.config
-        windows = torch.randint(len(self.dataset), (c.steps_per_iter,), generator=self.generator).tolist()
-        batches = [windows[i:i + c.batch_size] for i in range(0, len(windows), c.batch_size)]
-        losses = []
+        losses, accum, count = [], self.config.grad_accum_steps, len(self.batches)
         self.optimizer.zero_grad(set_to_none=True)
-        bar = tqdm(batches, desc=f"iteration {iteration + 1}/{c.num_iters}", unit="batch")
-        for index, batch_windows in enumerate(bar):
-            loss = window_loss(self.model, collate_windows([self.dataset[w] for w in batch_windows]))
-            (loss / c.grad_accum_steps).backward()
-            if (index + 1) % c.grad_accum_steps == 0 or index + 1 == len(batches):
-                torch.nn.utils.clip_grad_norm_(self.parameters, GRAD_CLIP)
+        bar = tqdm(self.batches.round(self.generator), total=count, unit="batch",
+                   desc=f"{self.config.round_name} {index + 1}/{self.config.rounds}")
+        for step, batch in enumerate(bar):
+            loss = self.model.loss(batch)
+            (loss / accum).backward()
+            if (step + 1) % accum == 0 or step + 1 == count:
+                torch.nn.utils.clip_grad_norm_(self.parameters, GRAD_CLIP)  # once per optimizer step
                 self.optimizer.step()
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
@@ -101,23 +147,24 @@ class Trainer:
         return sum(losses) / len(losses)
 
     def fit(self) -> float:
-        """Train the remaining iterations; returns the best validation average JCT (s)."""
-        for iteration in range(self.start_iteration, self.config.num_iters):
+        """Train the remaining rounds; returns the best validation score."""
+        config, name = self.config, self.validation.name
+        for index in range(self.start_round, config.rounds):
             start = time.perf_counter()
-            loss = self.train_iteration(iteration)
+            loss = self.train_round(index)
             score = None
-            if (iteration + 1) % self.config.eval_per_iter == 0 or iteration + 1 == self.config.num_iters:
-                score = self.evaluate(self.model)
-                if score < self.best_score:
+            if (index + 1) % config.eval_every == 0 or index + 1 == config.rounds:
+                score = self.validation.evaluate(self.model)
+                if self.validation.better(score, self.best_score):
                     self.best_score = score
                     save_policy(self.model, self.settings, self.model_dir / "best_model")
-            save_policy(self.model, self.settings, self.model_dir / "checkpoint", self._training_state(iteration + 1))
-            self.rows.append([iteration + 1, self.scheduler.last_epoch, f"{loss:.6f}",
-                              f"{self.scheduler.get_last_lr()[0]:.3g}", "" if score is None else f"{score:.4f}",
-                              f"{time.perf_counter() - start:.1f}"])
+            save_policy(self.model, self.settings, self.model_dir / "checkpoint", self._training_state(index + 1))
+            self.log_rows.append([index + 1, self.scheduler.last_epoch, f"{loss:.6f}",
+                                  f"{self.scheduler.get_last_lr()[0]:.3g}", "" if score is None else f"{score:.6f}",
+                                  f"{time.perf_counter() - start:.1f}"])
             text = io.StringIO()
-            csv.writer(text).writerows([LOG_COLUMNS, *self.rows])
+            csv.writer(text).writerows([self.log_columns, *self.log_rows])
             atomic_write_text(self.model_dir / "train_log.csv", text.getvalue())
-            valid = "" if score is None else f", validation average JCT {score:.3f} s (best {self.best_score:.3f})"
-            print(f"iteration {iteration + 1}: train loss {loss:.4f}{valid}", flush=True)
+            valid = "" if score is None else f", validation {name} {score:.4f} (best {self.best_score:.4f})"
+            print(f"{config.round_name} {index + 1}: train loss {loss:.4f}{valid}", flush=True)
         return self.best_score

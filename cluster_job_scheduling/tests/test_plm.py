@@ -8,7 +8,8 @@ import torch
 import run_plm
 from conftest import TREE, assert_one_line_error, run_script
 from plm_special.backbones import load_backbone
-from plm_special.dataset import ReturnScaling, WindowDataset, collate_windows
+from plm_special.dataset import WindowDataset, collate_windows
+from plm_special.return_scaling import ReturnScaling
 from plm_special.experience import load_pool
 from plm_special.llm_scheduler import LLMScheduler
 from plm_special.rl_policy import SchedulingPolicy
