@@ -9,19 +9,21 @@ worker processes run in parallel. Each block draws its delay noise and the Pensi
 from its own generator, seeded by (seed, block), so the pool does not depend on the number of workers.
 The pool is a folder (plm_special/experience.py): transitions.npz and metadata.json.
 """
-import argparse
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from abr_sim.datasets import load_trace_set, load_video, resolve_data_root
-from common.errors import InputError, exit_on_input_error
 from abr_sim.evaluation import run_episodes
 from abr_sim.policy import Policy
 from abr_sim.simulator import episode_schedule
 from baselines import BASELINES, make_baseline
+from common import settings as cli
+from common.errors import InputError, exit_on_input_error
+from common.settings import setting
 from plm_special.experience import ExperiencePool
 
 BLOCK_SIZE = 10  # traces per work unit
@@ -60,27 +62,26 @@ def collect_block(model, seed, block, data_root, trace, video_name, fixed_order,
     return np.stack(states), np.array(actions), np.array(rewards), np.array(dones)
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", required=True,
-                        help=f"policies to learn from, space- or comma-separated: {', '.join(BASELINES)}")
-    parser.add_argument("--trace", required=True, help="trace set, e.g. fcc-train")
-    parser.add_argument("--video", required=True, help="video, e.g. video1")
-    parser.add_argument("--trace-num", type=int, default=-1, help="traces per (policy, seed); -1 = all")
-    parser.add_argument("--seeds", "--seed", dest="seeds", type=int, nargs="+", default=[100003],
-                        help="one pass over the traces per seed (noise and sampling differ)")
-    parser.add_argument("--fixed-order", action="store_true", help="traces in name order, no delay noise")
-    parser.add_argument("--deterministic", action="store_true", help="Pensieve family: argmax, not sampling")
-    parser.add_argument("--workers", type=int, default=2, help="parallel processes")
-    parser.add_argument("--data-dir", default=None, help="data root (default: $TRAILBLAZER_DATA or ./data)")
-    parser.add_argument("--output", default=None, help="pool folder (default: artifacts/exp_pools/...)")
-    parser.add_argument("--cuda-id", type=int, default=None, help="accepted for compatibility (CPU only)")
-    return parser.parse_args(argv)
+@dataclass
+class Settings:
+    models: list[str] | None = setting(None, "conventional policies whose experience fills the pool, space- or "
+                                             f"comma-separated: {', '.join(BASELINES)}", required=True)
+    trace: str | None = setting(None, "trace set the policies stream, e.g. fcc-train", required=True)
+    video: str | None = setting(None, "video they stream, e.g. video1", required=True)
+    trace_num: int = setting(-1, "traces per (policy, seed); -1 = all")
+    seeds: list[int] = setting([100003], "one pass over the traces per seed (shuffled order, delay noise and "
+                                         "sampling differ)", aliases=("--seed",))
+    fixed_order: bool = setting(False, "traces in name order, no delay noise")
+    deterministic: bool = setting(False, "Pensieve family: take the most likely action, not a sampled one")
+    workers: int = setting(2, "parallel processes (blocks of 10 traces each)")
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else ./data)")
+    output: str | None = setting(None, "pool folder (default: artifacts/exp_pools/...)")
+    cuda_id: int | None = setting(None, "accepted for compatibility (the pool is collected on the CPU)")
 
 
 @exit_on_input_error
 def main(argv=None):
-    args = parse_args(argv)
+    args, _ = cli.parse(Settings, argv, __doc__)
     models = [m for item in args.models for m in item.split(",") if m]
     unknown = [m for m in models if m not in BASELINES]
     if unknown or not models:

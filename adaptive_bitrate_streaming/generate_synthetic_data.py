@@ -5,35 +5,37 @@
 
 Use them like the real data: --trace synthetic-test --video synthetic. Same seed, same files.
 """
-import argparse
+from dataclasses import dataclass
 
 from abr_sim.datasets import resolve_data_root
-from common.errors import InputError, exit_on_input_error
 from abr_sim.synthetic import TraceConfig, generate
+from common import settings as cli
+from common.errors import InputError, exit_on_input_error
+from common.settings import setting
+
+TRACES = TraceConfig()
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=None, help="data root to write into (default: $TRAILBLAZER_DATA or ./data)")
-    parser.add_argument("--prefix", default="synthetic", help="names: <prefix>-<split> trace sets, video <prefix>")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train", type=int, default=100, help="number of training traces")
-    parser.add_argument("--valid", type=int, default=30, help="number of validation traces")
-    parser.add_argument("--test", type=int, default=50, help="number of test traces")
-    defaults = TraceConfig()
-    parser.add_argument("--min-mbps", type=float, default=defaults.min_mbps)
-    parser.add_argument("--max-mbps", type=float, default=defaults.max_mbps)
-    parser.add_argument("--max-hold", type=int, default=defaults.max_hold, help="samples a bandwidth level lasts at most")
-    parser.add_argument("--noise", type=float, default=defaults.noise, help="std of the multiplicative noise")
-    parser.add_argument("--interval-s", type=float, default=defaults.interval_s, help="seconds between samples")
-    parser.add_argument("--duration-s", type=float, default=defaults.duration_s, help="trace length in seconds")
-    parser.add_argument("--overwrite", action="store_true", help="regenerate sets that already exist")
-    return parser.parse_args(argv)
+@dataclass
+class Settings:
+    data_dir: str | None = setting(None, "data root to write into (default: $TRAILBLAZER_DATA, else ./data)")
+    prefix: str = setting("synthetic", "names: <prefix>-<split> trace sets, video <prefix>")
+    seed: int = setting(0, "seeds the trace and video generator")
+    train: int = setting(100, "number of training traces")
+    valid: int = setting(30, "number of validation traces")
+    test: int = setting(50, "number of test traces")
+    min_mbps: float = setting(TRACES.min_mbps, "lowest bandwidth level (Mbps)")
+    max_mbps: float = setting(TRACES.max_mbps, "highest bandwidth level (Mbps)")
+    max_hold: int = setting(TRACES.max_hold, "samples a bandwidth level lasts at most")
+    noise: float = setting(TRACES.noise, "standard deviation of the multiplicative noise on every sample")
+    interval_s: float = setting(TRACES.interval_s, "seconds between samples")
+    duration_s: float = setting(TRACES.duration_s, "trace length in seconds")
+    overwrite: bool = setting(False, "regenerate sets that already exist")
 
 
 @exit_on_input_error
 def main(argv=None):
-    args = parse_args(argv)
+    args, _ = cli.parse(Settings, argv, __doc__)
     config = TraceConfig(args.min_mbps, args.max_mbps, args.max_hold, args.noise, args.interval_s, args.duration_s)
     if not 0 < config.min_mbps <= config.max_mbps:
         raise InputError("need 0 < --min-mbps <= --max-mbps")

@@ -11,7 +11,7 @@
    model selection on synthetic-valid, and its test on synthetic-test; an interrupted adaptation resumes;
 4. prints the table and writes it to artifacts/quickstart/abr_table.csv.
 """
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -19,9 +19,11 @@ import pandas as pd
 import generate_exp_pool
 import run_baseline
 import run_plm
-from common.errors import exit_on_input_error
 from abr_sim.synthetic import TraceConfig, generate
 from baselines.pensieve import checkpoint_prefix
+from common import settings as cli
+from common.errors import exit_on_input_error
+from common.settings import setting
 
 TRACE_COUNTS = {"train": 300, "valid": 30, "test": 50}
 SEED = 0
@@ -29,11 +31,10 @@ ADAPTATION = ["--plm-type", "smollm2", "--plm-size", "135m", "--which-layer", "3
               "--num-epochs", "4", "--batch-size", "8", "--lr", "5e-4", "--w", "20", "--seed", str(SEED)]
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output-dir", default="artifacts/quickstart", help="data, results and the table go here")
-    parser.add_argument("--models-from", default=None, help="a data root holding abr/all_models (for Genet)")
-    return parser.parse_args(argv)
+@dataclass
+class Settings:
+    output_dir: str = setting("artifacts/quickstart", "data, pool, adapted policy, results and the table go here")
+    models_from: str | None = setting(None, "a data root holding abr/all_models (for Genet's checkpoint)")
 
 
 def ensure_synthetic_data(data_root: Path) -> None:
@@ -67,7 +68,7 @@ def trailblazer(data_root: Path, output: Path) -> dict:
 
 @exit_on_input_error
 def main(argv=None):
-    args = parse_args(argv)
+    args, _ = cli.parse(Settings, argv, __doc__)
     output = Path(args.output_dir)
     data_root, results_root = output / "data", output / "results"
     ensure_synthetic_data(data_root)

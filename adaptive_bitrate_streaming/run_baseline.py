@@ -5,48 +5,44 @@
 Writes one TSV per trace (time_s, bitrate_kbps, buffer_s, rebuffer_s, chunk_bytes, delay_ms,
 smoothness_mbps, reward) and summary.json into the results folder, and prints a one-line summary.
 """
-import argparse
 import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from abr_sim.datasets import load_trace_set, load_video, resolve_data_root
-from common.errors import InputError, exit_on_input_error
 from abr_sim.evaluation import run_episodes, summarize
 from abr_sim.results import check_results_dir, write_results
 from abr_sim.simulator import episode_schedule
 from baselines import BASELINES, make_baseline
+from common import settings as cli
+from common.errors import InputError, exit_on_input_error
+from common.settings import setting
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="genet", help=f"one of {', '.join(BASELINES)}")
-    parser.add_argument("--trace", "--test-trace", dest="trace", default="fcc-test",
-                        help="trace set: a folder name under <data>/abr/traces/*/")
-    parser.add_argument("--video", default="video1", help="video: <data>/abr/videos/<video>_sizes")
-    parser.add_argument("--trace-num", "--test-trace-num", dest="trace_num", type=int, default=100,
-                        help="number of traces (episodes); -1 or the set's size = all, in fixed order")
-    parser.add_argument("--seed", type=int, default=100003,
-                        help="seeds the one NumPy RandomState behind delay noise and Pensieve sampling")
-    parser.add_argument("--fixed-order", action="store_true",
-                        help="traces in name order and no delay noise (forced when all traces are used)")
-    parser.add_argument("--deterministic", action="store_true",
-                        help="Pensieve family: take the most likely action instead of sampling")
-    parser.add_argument("--backend", choices=["torch", "tf"], default="torch",
-                        help="Pensieve family: PyTorch port, or TensorFlow graphs (TF environment only)")
-    parser.add_argument("--model-path", default=None,
-                        help="Pensieve family: TF1 checkpoint prefix (default: "
-                             "<data>/abr/all_models/<model>/nn_model_ep_<epoch>.ckpt)")
-    parser.add_argument("--cuda-id", type=int, default=None,
-                        help="sets CUDA_VISIBLE_DEVICES (kept for compatibility; the actors run on the CPU)")
-    parser.add_argument("--data-dir", default=None, help="data root (default: $TRAILBLAZER_DATA or ./data)")
-    parser.add_argument("--results-dir", default=None, help="default: artifacts/results/<trace>_<video>/...")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing results folder")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser.parse_args(argv)
+@dataclass
+class Settings:
+    model: str = setting("genet", "the conventional ABR policy", choices=BASELINES)
+    trace: str = setting("fcc-test", "trace set: a folder name under <data>/abr/traces/*/", aliases=("--test-trace",))
+    video: str = setting("video1", "video: <data>/abr/videos/<video>_sizes")
+    trace_num: int = setting(100, "number of traces (episodes); -1 or the set's size = all, in fixed order",
+                             aliases=("--test-trace-num",))
+    seed: int = setting(100003, "seeds the one NumPy RandomState behind delay noise and Pensieve sampling")
+    fixed_order: bool = setting(False, "traces in name order and no delay noise (forced when all traces are used)")
+    deterministic: bool = setting(False, "Pensieve family: take the most likely action instead of sampling")
+    backend: str = setting("torch", "Pensieve family: PyTorch port, or TensorFlow graphs (TF environment only)",
+                           choices=["torch", "tf"])
+    model_path: str | None = setting(None, "Pensieve family: TF1 checkpoint prefix (default: "
+                                           "<data>/abr/all_models/<model>/nn_model_ep_<epoch>.ckpt)")
+    cuda_id: int | None = setting(None, "sets CUDA_VISIBLE_DEVICES (kept for compatibility; the actors run on "
+                                        "the CPU)")
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else ./data)")
+    results_dir: str | None = setting(None, "results folder (default: artifacts/results/<trace>_<video>/...)")
+    overwrite: bool = setting(False, "replace an existing results folder")
+    quiet: bool = setting(False, "no progress bar")
 
 
 def default_results_dir(args, trace_num: int) -> Path:
@@ -57,9 +53,7 @@ def default_results_dir(args, trace_num: int) -> Path:
 
 @exit_on_input_error
 def main(argv=None):
-    args = parse_args(argv)
-    if args.model not in BASELINES:
-        raise InputError(f"unknown --model '{args.model}'; choose from {', '.join(BASELINES)}")
+    args, _ = cli.parse(Settings, argv, __doc__)
     if args.cuda_id is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(args.cuda_id)
     data_root = resolve_data_root(args.data_dir)
@@ -83,7 +77,7 @@ def main(argv=None):
                         progress=not args.quiet)
 
     summary = summarize(logs)
-    summary["settings"] = {key: value for key, value in vars(args).items() if key not in ("overwrite", "quiet")}
+    summary["settings"] = {key: value for key, value in cli.to_dict(args).items() if key not in ("overwrite", "quiet")}
     summary["settings"].update(trace_num=trace_num, data_root=str(data_root))
     write_results(results_dir, logs, summary, args.overwrite)
     print(f"{args.model} on {args.trace}/{args.video} ({summary['num_traces']} traces): "

@@ -7,65 +7,64 @@ scheduler's), in parallel processes, until it has contributed --pool-size / (num
 decisions; with --complete-episode its last episode is kept whole, otherwise it is cut there. The pool is a
 folder (plm_special/experience.py): transitions.npz and metadata.json.
 """
-import argparse
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-import run_baseline
+from common import settings as cli
+from common.errors import InputError, exit_on_input_error
+from common.settings import setting
+from plm_special.experience import DecisionRecorder
 from schedulers import SCHEDULERS, make_scheduler
 from spark_sched_sim.datasets import resolve_data_root
-from common.errors import InputError, exit_on_input_error
+from spark_sched_sim.env_settings import EnvSettings, make_env_factory
+from spark_sched_sim.evaluation import run_episodes
 from spark_sched_sim.graph_observation import GraphObserver
-from plm_special.experience import DecisionRecorder
 
 
-def play_episode(args, data_root: Path, scheduler_name: str, seed: int) -> list[tuple]:
-    """One episode; returns (graph, stage, job, executors - 1, reward, wall time, done) per decision."""
+@dataclass
+class Settings(EnvSettings):
+    scheds: list[str] = setting(["decima"], "conventional schedulers whose decisions fill the pool, space- or "
+                                            "comma-separated: fair, fifo, fcfs, decima")
+    pool_size: int = setting(1000, "decisions in the pool, split evenly among the schedulers")
+    complete_episode: bool = setting(False, "keep each scheduler's last episode whole instead of cutting it")
+    seed: int = setting(1, "first episode seed (the environment's and the scheduler's); then seed + 1, ...")
+    state_dict_path: str | None = setting(None, "Decima's weights (default: the original model.pt)")
+    device: str = setting("cpu", "Decima's device")
+    workers: int = setting(2, "episodes played in parallel processes")
+    output: str | None = setting(None, "pool folder (default: artifacts/exp_pool/...)")
+
+
+def play_episode(args: Settings, data_root: Path, scheduler_name: str, seed: int) -> list[tuple]:
+    """One episode through the evaluation loop; returns (graph, stage, job, executors - 1, reward, wall time,
+    done) per decision that schedules a stage."""
     torch.set_num_threads(1)
-    env = run_baseline.make_env_factory(args, data_root)()
     scheduler = make_scheduler(scheduler_name, args.num_executors, data_root, seed, args.state_dict_path,
                                device=args.device)
-    observer = GraphObserver(args.num_executors)
-    observation, info = env.reset(seed=seed)
-    scheduler.reset()
-    decisions, done = [], False
-    while not done:
+    observer, decisions = GraphObserver(args.num_executors), []
+
+    def record(env_id, observation, info, action, reward, done):
         graph = observer(observation)
-        action = scheduler.act(observation)
-        wall_time = info["wall_time"]
-        observation, reward, done, _, info = env.step(action)
         if action["stage_idx"] == -1:
-            continue
+            return
         schedulable = np.flatnonzero(graph.stage_mask)
         job = int(np.searchsorted(graph.ptr, schedulable[action["stage_idx"]], side="right") - 1)
         exec_index = min(int(action["num_exec"]), int(graph.exec_caps[job])) - 1
-        decisions.append((graph, int(action["stage_idx"]), job, exec_index, reward, wall_time, done))
+        decisions.append((graph, int(action["stage_idx"]), job, exec_index, reward, info["wall_time"], done))
+
+    run_episodes(make_env_factory(args, data_root), scheduler, [seed], progress=False, on_step=record)
     if decisions:
         decisions[-1] = decisions[-1][:-1] + (True,)
     return decisions
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scheds", nargs="+", default=["decima"], help=f"space- or comma-separated: {SCHEDULERS}")
-    parser.add_argument("--pool-size", type=int, default=1000, help="decisions in the pool (split among schedulers)")
-    parser.add_argument("--complete-episode", action="store_true", help="keep the last episode whole")
-    run_baseline.add_env_arguments(parser)
-    parser.add_argument("--seed", type=int, default=1, help="first episode seed")
-    parser.add_argument("--state-dict-path", default=None, help="Decima weights (default: the original model.pt)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--workers", type=int, default=2, help="episodes played in parallel processes")
-    parser.add_argument("--output", default=None, help="pool folder (default: artifacts/exp_pool/...)")
-    return parser.parse_args(argv)
-
-
 @exit_on_input_error
 def main(argv=None):
-    args = parse_args(argv)
+    args, _ = cli.parse(Settings, argv, __doc__)
     schedulers = [s for item in args.scheds for s in item.split(",") if s]
     unknown = [s for s in schedulers if s not in SCHEDULERS or s == "random"]
     if unknown or not schedulers:
@@ -73,11 +72,11 @@ def main(argv=None):
     if args.pool_size < 1:
         raise InputError("--pool-size must be at least 1")
     data_root = resolve_data_root(args.data_dir)
-    run_baseline.make_env_factory(args, data_root)  # one clear error for bad settings or data, before any work
+    make_env_factory(args, data_root)  # one clear error for bad settings or data, before any work
     for name in schedulers:
         make_scheduler(name, args.num_executors, data_root, 0, args.state_dict_path)
     output = Path(args.output) if args.output else (
-        Path("artifacts") / "exp_pool" / args.dataset / run_baseline.env_folder_name(args)
+        Path("artifacts") / "exp_pool" / args.dataset / args.env_folder_name()
         / "_".join(schedulers) / f"seed_{args.seed}_size_{args.pool_size}{'_complete' * args.complete_episode}")
     if output.exists():
         raise InputError(f"experience pool {output} already exists; remove it or pick another --output")

@@ -5,21 +5,26 @@
 
 Same seed, same files. Task durations are written as JSON, not pickles.
 """
-import argparse
+from dataclasses import dataclass
 
-from spark_sched_sim.datasets import resolve_data_root
+from common import settings as cli
 from common.errors import exit_on_input_error
+from common.settings import setting
+from spark_sched_sim.datasets import resolve_data_root
 from spark_sched_sim.synthetic import generate
+
+
+@dataclass
+class Settings:
+    data_dir: str | None = setting(None, "data root to write into (default: $TRAILBLAZER_DATA, else ./data)")
+    name: str = setting("synthetic", "data set name: <data>/cjs/<name>/")
+    seed: int = setting(0, "seeds the DAG shapes, task counts and durations")
+    overwrite: bool = setting(False, "regenerate a data set that already exists")
 
 
 @exit_on_input_error
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=None, help="data root to write into (default: $TRAILBLAZER_DATA or ./data)")
-    parser.add_argument("--name", default="synthetic", help="data set name: <data>/cjs/<name>/")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--overwrite", action="store_true")
-    args = parser.parse_args(argv)
+    args, _ = cli.parse(Settings, argv, __doc__)
     print(f"wrote {generate(resolve_data_root(args.data_dir), args.name, args.seed, args.overwrite)}")
 
 

@@ -10,7 +10,7 @@
    seeds 1..5; an interrupted adaptation resumes;
 4. prints the table and writes it to artifacts/quickstart/cjs_table.csv.
 """
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +18,9 @@ import pandas as pd
 import generate_exp_pool
 import run_baseline
 import run_plm
+from common import settings as cli
 from common.errors import exit_on_input_error
+from common.settings import setting
 from spark_sched_sim.synthetic import generate
 
 SETTING = ["--dataset", "synthetic", "--num-executors", "20", "--job-arrival-cap", "30"]
@@ -28,12 +30,15 @@ ADAPTATION = ["--plm-type", "smollm2", "--plm-size", "135m", "--which-layer", "3
               "--valid-seeds", "1001"]
 
 
+@dataclass
+class Settings:
+    output_dir: str = setting("artifacts/quickstart", "data, pool, adapted policy, results and the table go here")
+    models_from: str | None = setting(None, "a data root holding cjs/models/decima/model.pt (for Decima)")
+
+
 @exit_on_input_error
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output-dir", default="artifacts/quickstart", help="data, results and the table go here")
-    parser.add_argument("--models-from", default=None, help="a data root holding cjs/models/decima/model.pt")
-    args = parser.parse_args(argv)
+    args, _ = cli.parse(Settings, argv, __doc__)
     output = Path(args.output_dir)
     data_root, results = output / "data", output / "results"
     if not (data_root / "cjs" / "synthetic").is_dir():

@@ -7,37 +7,44 @@ of concurrent jobs, average JCT, return, losses, KL, learning rate, seconds), ch
 (the best model of the last `checkpointing_freq` iterations, usable with run_baseline.py --state-dict-path)
 and latest/ (everything needed to resume after an interruption, with --resume).
 """
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from common import settings as cli
+from common.errors import InputError, exit_on_input_error
+from common.settings import setting
 from schedulers import load_config
-from schedulers.decima import DecimaScheduler, load_state_dict
+from schedulers.decima import DecimaScheduler
+from schedulers.decima_actor import load_state_dict
 from spark_sched_sim.datasets import load_dataset, resolve_data_root
 from spark_sched_sim.env import SparkSchedSimEnv
-from common.errors import InputError, exit_on_input_error
 from trainers.ppo import PPOTrainer
 
 TRAINER_KEYS = ["seed", "num_iterations", "num_sequences", "num_rollouts", "checkpointing_freq", "num_epochs",
                 "num_batches", "clip_range", "target_kl", "entropy_coeff", "beta_discount", "lr", "max_grad_norm"]
 
 
+@dataclass
+class Settings:
+    config: str | None = setting(None, "YAML config of Decima's PPO training (agent, env, trainer sections)",
+                                 aliases=("-f", "--file"), required=True)
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else ./data)")
+    out_dir: str | None = setting(None, "run folder (default: the config's trainer.artifacts_dir)")
+    resume: bool = setting(False, "continue from <out-dir>/latest")
+    init_from: str | None = setting(None, "start from these Decima weights instead of from scratch")
+
+
 @exit_on_input_error
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-f", "--file", dest="config", required=True, help="YAML config (agent, env, trainer)")
-    parser.add_argument("--data-dir", default=None, help="data root (default: $TRAILBLAZER_DATA or ./data)")
-    parser.add_argument("--out-dir", default=None, help="default: the config's trainer.artifacts_dir")
-    parser.add_argument("--resume", action="store_true", help="continue from <out-dir>/latest")
-    parser.add_argument("--init-from", default=None, help="start from these Decima weights instead of scratch")
-    args = parser.parse_args(argv)
+    args, _ = cli.parse(Settings, argv, __doc__)
 
     config = load_config(Path(args.config))
     try:
-        agent, env_config, trainer = config["agent"], dict(config["env"]), config["trainer"]
+        agent, env_config, trainer = config.agent, dict(config.env), config.trainer
         missing = [k for k in TRAINER_KEYS if k not in trainer]
-    except (KeyError, TypeError):
+    except (AttributeError, KeyError, TypeError):
         raise InputError(f"{args.config} needs the sections agent, env and trainer") from None
     if missing:
         raise InputError(f"{args.config}: trainer settings missing: {', '.join(missing)}")
@@ -54,11 +61,11 @@ def main(argv=None):
                                                 "warmup_delay")}
 
     def make_env():
-        return SparkSchedSimEnv(templates, **env_settings, beta=trainer["beta_discount"])
+        return SparkSchedSimEnv(templates, **env_settings, beta=trainer.beta_discount)
 
     make_env()
-    torch.manual_seed(trainer["seed"])  # the initial weights; rollouts and minibatches have their own seeds
-    scheduler = DecimaScheduler(env_settings["num_executors"], agent, None, seed=trainer["seed"])
+    torch.manual_seed(trainer.seed)  # the initial weights; rollouts and minibatches have their own seeds
+    scheduler = DecimaScheduler(env_settings["num_executors"], agent, None, seed=trainer.seed)
     if args.init_from:
         scheduler.actor.load_state_dict(load_state_dict(Path(args.init_from)))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -68,7 +75,7 @@ def main(argv=None):
         print(f"resuming after iteration {ppo.iteration}")
 
     def report(iteration, avg_num_jobs, learning):
-        print(f"iteration {iteration}/{trainer['num_iterations']}: average concurrent jobs {avg_num_jobs:.3f}, "
+        print(f"iteration {iteration}/{trainer.num_iterations}: average concurrent jobs {avg_num_jobs:.3f}, "
               f"policy loss {learning['policy_loss']:.4f}, entropy {learning['entropy']:.4f}", flush=True)
 
     ppo.train(report)

@@ -59,7 +59,7 @@ def find_trace_folder(root: Path, name: str) -> Path:
         known = ", ".join(available_trace_sets(root)) or "none"
         raise InputError(
             f"trace set '{name}' not found under {root / 'abr' / 'traces'}/*/ (available: {known}); "
-            "run download_data.py or generate_synthetic_data.py, or pass --data-dir"
+            "run download_data.py or generate_synthetic_data.py, or use another data root", fixes=("data_dir",)
         )
     if len(matches) > 1:
         raise InputError(f"trace set '{name}' is ambiguous: {', '.join(map(str, matches))}; rename one of them")
@@ -122,7 +122,7 @@ def load_trace_set(root: Path, name: str) -> TraceSet:
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     trace_files = [p for p in files if not p.name.endswith(".pkl")]
     if not trace_files:
-        raise InputError(f"trace folder {folder} holds no trace files; add traces or pick another --trace")
+        raise InputError(f"trace folder {folder} holds no trace files; add traces or pick another trace set")
     traces = [load_trace_file(p, f"{folder.name}_{p.name}") for p in trace_files]
     pointers = None
     if (folder / POINTER_FILE).exists():
@@ -146,7 +146,7 @@ def load_video(root: Path, name: str) -> Video:
         known = ", ".join(available_videos(root)) or "none"
         raise InputError(
             f"video '{name}' not found: no folder {folder} (available: {known}); "
-            "run download_data.py or generate_synthetic_data.py, or pass --data-dir"
+            "run download_data.py or generate_synthetic_data.py, or use another data root", fixes=("data_dir",)
         )
     sizes = []
     for level in range(BITRATE_LEVELS):

@@ -18,8 +18,8 @@ RESULT_FILE_PREFIX = "result_sim_abr_"
 def check_results_dir(results_dir: Path, overwrite: bool) -> None:
     """Refuse, before any work is done, to replace results that are already there."""
     if results_dir.exists() and any(results_dir.iterdir()) and not overwrite:
-        raise InputError(f"results folder {results_dir} already holds results; "
-                         "pass --results-dir to write elsewhere or --overwrite to replace them")
+        raise InputError(f"results folder {results_dir} already holds results; write elsewhere, or replace them",
+                         "results_dir", fixes=("overwrite",))
 
 
 def write_results(results_dir: Path, logs: list[EpisodeLog], summary: dict, overwrite: bool) -> None:

@@ -78,8 +78,8 @@ def generate(root: Path, prefix: str, counts: dict[str, int], config: TraceConfi
     targets.append(root / "abr" / "videos" / f"{prefix}_sizes")
     existing = [str(t) for t in targets if t.exists()]
     if existing and not overwrite:
-        raise InputError(f"{', '.join(existing)} already exist; pass --overwrite to regenerate, "
-                         "or another --prefix")
+        raise InputError(f"{', '.join(existing)} already exist; regenerate them or choose other names",
+                         fixes=("overwrite", "prefix"))
     written = []
     for split_index, (split, count) in enumerate(counts.items()):
         rng = np.random.default_rng([seed, split_index])

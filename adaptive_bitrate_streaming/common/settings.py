@@ -16,10 +16,11 @@ from pathlib import Path
 from .errors import InputError, flag_name
 
 
-def setting(default, help: str, *, aliases: tuple[str, ...] = (), choices=None, kind: str | None = None):
+def setting(default, help: str, *, aliases: tuple[str, ...] = (), choices=None, kind: str | None = None,
+            required: bool = False):
     """A dataclass field that is also a flag; list defaults are copied for every instance."""
     assert kind in (None, "policy", "training")
-    metadata = {"help": help, "aliases": aliases, "choices": choices, "kind": kind}
+    metadata = {"help": help, "aliases": aliases, "choices": choices, "kind": kind, "required": required}
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -57,7 +58,7 @@ def build_parser(cls, description: str) -> argparse.ArgumentParser:
             parser.add_argument(*names, dest=field.name, action="store_true", help=help_text)
             continue
         parser.add_argument(*names, dest=field.name, type=value_type, nargs="+" if is_list else None,
-                            choices=field.metadata["choices"], help=help_text)
+                            choices=field.metadata["choices"], required=field.metadata["required"], help=help_text)
     return parser
 
 

@@ -69,7 +69,8 @@ class ExperiencePool:
         """Write the pool atomically: a temporary folder, renamed into place once complete."""
         folder = Path(folder)
         if folder.exists():
-            raise InputError(f"experience pool {folder} already exists; remove it or pick another --output")
+            raise InputError(f"experience pool {folder} already exists; remove it or write another",
+                             fixes=("output",))
         metadata = {"format_version": FORMAT_VERSION, "task": TASK, "state_layout": STATE_LAYOUT,
                     "state_shape": list(STATE_SHAPE), "num_actions": NUM_ACTIONS, **self.metadata,
                     "statistics": self.statistics()}

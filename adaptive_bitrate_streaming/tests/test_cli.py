@@ -53,7 +53,7 @@ def test_existing_results_are_never_replaced_without_overwrite(synthetic_data, t
 
 
 @pytest.mark.parametrize("flags, needles", [
-    (["--model", "pensieve2"], ["unknown --model 'pensieve2'", "bba"]),
+    (["--model", "pensieve2"], ["argument --model: invalid choice: 'pensieve2'", "bba"]),
     (["--trace", "nowhere"], ["trace set 'nowhere' not found", "synthetic-test"]),
     (["--video", "video9"], ["video 'video9' not found", "synthetic"]),
     (["--trace-num", "0"], ["--trace-num"]),

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from plm_special.backbones import DEFAULT_PLM_DIR, load_backbone  # noqa: E402
 from plm_special.return_scaling import ReturnScaling  # noqa: E402
 from plm_special.llm_scheduler import LLMScheduler  # noqa: E402
-from plm_special.rl_policy import SchedulingPolicy  # noqa: E402
+from plm_special.rl_policy import OfflineRLPolicy  # noqa: E402
 from spark_sched_sim.datasets import load_dataset, resolve_data_root  # noqa: E402
 from spark_sched_sim.env import SparkSchedSimEnv  # noqa: E402
 
@@ -53,7 +53,7 @@ def main():
     torch.manual_seed(0)
     backbone = load_backbone(Path(args.plm_dir), "smollm2", "135m", args.which_layer, 64)
     backbone.merge_lora()  # as run_plm.py --test
-    model = SchedulingPolicy(backbone, 64, 50, 6000, args.K).eval()
+    model = OfflineRLPolicy(backbone, 64, 50, 6000, args.K).eval()
     scaling = ReturnScaling(-2e5, 0.0, 1.0, 1000.0, 5.0)
     print(f"torch threads: {torch.get_num_threads()}; SmolLM2-135M with {backbone.num_layers} blocks, K={args.K}")
 

@@ -1,4 +1,6 @@
 """Training data from a scheduling pool: windows of K consecutive decisions of one episode, with returns to go."""
+import math
+
 import numpy as np
 import torch
 
@@ -49,3 +51,19 @@ def collate_windows(items: list[dict]) -> dict:
         batch[key] = torch.from_numpy(np.concatenate([item[key] for item in items]).astype(np.int64))
     batch["returns"] = torch.from_numpy(np.concatenate([item["returns"] for item in items]).astype(np.float32))
     return batch
+
+
+class WindowBatches:
+    """The trainer's batch source: each round (iteration) draws `windows_per_round` windows with replacement
+    from the trainer's generator, in batches of `batch_size` windows."""
+
+    def __init__(self, dataset: WindowDataset, windows_per_round: int, batch_size: int):
+        self.dataset, self.windows_per_round, self.batch_size = dataset, windows_per_round, batch_size
+
+    def __len__(self) -> int:
+        return math.ceil(self.windows_per_round / self.batch_size)
+
+    def round(self, generator: torch.Generator):
+        windows = torch.randint(len(self.dataset), (self.windows_per_round,), generator=generator).tolist()
+        for start in range(0, len(windows), self.batch_size):
+            yield collate_windows([self.dataset[w] for w in windows[start:start + self.batch_size]])

@@ -103,7 +103,8 @@ class SchedulingPool:
     def save(self, folder: Path) -> None:
         folder = Path(folder)
         if folder.exists():
-            raise InputError(f"experience pool {folder} already exists; remove it or pick another --output")
+            raise InputError(f"experience pool {folder} already exists; remove it or write another",
+                             fixes=("output",))
         metadata = {"format_version": FORMAT_VERSION, "task": TASK, "state_layout": STATE_LAYOUT,
                     "num_node_features": NUM_FEATURES, **self.metadata, "statistics": self.statistics()}
         with atomic_folder(folder) as staging:

@@ -22,7 +22,7 @@ from spark_sched_sim.graph_observation import GraphObserver
 
 from .backbones import PLM_TYPES
 from .return_scaling import ReturnScaling
-from .rl_policy import SchedulingPolicy, band_mask
+from .rl_policy import OfflineRLPolicy, band_mask
 
 @dataclass
 class Context:
@@ -39,7 +39,7 @@ class Context:
 class LLMScheduler(Scheduler):
     name = "trailblazer"
 
-    def __init__(self, model: SchedulingPolicy, scaling: ReturnScaling, target_return_scale: float = 1.0,
+    def __init__(self, model: OfflineRLPolicy, scaling: ReturnScaling, target_return_scale: float = 1.0,
                  sample: bool = False, seed: int = 0, mode: str | None = None):
         self.model = model.eval()
         self.scaling = scaling

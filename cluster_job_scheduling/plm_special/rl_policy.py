@@ -16,16 +16,16 @@ A token of step t attends to the tokens of steps t-K+1..t (causally): training r
 positions from 0; see llm_scheduler.py for inference.
 """
 import math
+from pathlib import Path
 
 import torch
 from torch import nn
 
-from schedulers.decima import Encoder, add_indices
-from spark_sched_sim.graph_observation import GraphObservation, collate
+from schedulers.graph_encoder import Encoder, add_indices
+from spark_sched_sim.graph_observation import NUM_DAG_FEATURES, NUM_FEATURES, GraphObservation, collate
 
-from .backbones import Backbone
+from .backbones import Backbone, load_backbone
 
-NUM_DAG_FEATURES = 3
 ENCODER_SLOPE = 0.2  # the encoder's LeakyReLU, as the original's (and Decima's)
 
 
@@ -34,7 +34,7 @@ def band_mask(query_positions, query_steps, key_positions, key_steps, K: int) ->
     return (key_positions[None, :] <= query_positions[:, None]) & (key_steps[None, :] > query_steps[:, None] - K)
 
 
-class SchedulingPolicy(nn.Module):
+class OfflineRLPolicy(nn.Module):
     def __init__(self, backbone: Backbone, state_feature_dim: int, num_executors: int, max_timestep: int, K: int,
                  encoder_hidden_dims: list[int] | None = None):
         super().__init__()
@@ -45,13 +45,21 @@ class SchedulingPolicy(nn.Module):
                                           "activation": lambda: nn.LeakyReLU(ENCODER_SLOPE)})
         self.embed_timestep = nn.Embedding(max_timestep + 1, embed_dim)
         self.embed_return = nn.Linear(1, embed_dim)
-        self.embed_stage = nn.Linear(5 + 3 * features, embed_dim)
+        self.embed_stage = nn.Linear(NUM_FEATURES + 3 * features, embed_dim)
         self.embed_exec = nn.Linear(NUM_DAG_FEATURES + 2 * features, embed_dim)
         self.embed_action = nn.Linear(2, embed_dim)
         self.embed_ln = nn.LayerNorm(embed_dim)
         self.stage_query = nn.Linear(embed_dim, embed_dim)
         self.stage_key = nn.Linear(embed_dim, embed_dim)
         self.exec_head = nn.Linear(embed_dim, num_executors)
+
+    @classmethod
+    def from_settings(cls, settings: dict, plm_dir: Path, adapter_dir: Path | None = None, dtype=torch.float32):
+        """The scheduler's policy a run's settings describe (run_plm.py's, or a saved policy's settings.json)."""
+        backbone = load_backbone(plm_dir, settings["plm_type"], settings["plm_size"], settings["which_layer"],
+                                 settings["rank"], settings.get("freeze_plm", False), adapter_dir, dtype)
+        return cls(backbone, settings["state_feature_dim"], settings["num_executors"], settings["max_timestep"],
+                   settings["K"], settings.get("encoder_hidden_dims"))
 
     # ------------------------------------------------------------------------------------------ embeddings
     def encode_graphs(self, graphs: list[GraphObservation]):
@@ -90,11 +98,10 @@ class SchedulingPolicy(nn.Module):
 
     # ------------------------------------------------------------------------------------------ training
     def forward(self, graphs, window_lengths, stage_choice, job_choice, exec_choice, returns, timesteps):
-        """Teacher-forced pass over a batch of windows; returns (stage log-likelihood sum, exec log-likelihood
-        sum, number of decisions) of the taken actions."""
+        """Teacher-forced pass over a batch of windows (tensors on the policy's device). Returns, for every
+        decision, the log-probabilities of its stages (concatenated, decision by decision) and of 1..N
+        executors for the chosen stage's job (S, N)."""
         device = self.embed_ln.weight.device
-        stage_choice, job_choice, exec_choice = stage_choice.to(device), job_choice.to(device), exec_choice.to(device)
-        returns, timesteps = returns.to(device), timesteps.to(device)
         steps = len(graphs)
         stage_features, job_features = self.encode_graphs(graphs)
         counts = torch.tensor([int(g.stage_mask.sum()) for g in graphs], device=device)
@@ -148,10 +155,22 @@ class SchedulingPolicy(nn.Module):
 
         query = self.stage_query(gather(last_stage_at))[stage_step]
         scores = (self.stage_key(gather(stage_at)) * query).sum(-1) / math.sqrt(query.shape[-1])
-        stage_log_likelihood = self._segment_log_softmax(scores, stage_step, steps)[stage_starts[:-1] + stage_choice]
-        exec_logits = self.exec_logits(gather(exec_at), caps[chosen_job])
-        exec_log_likelihood = torch.log_softmax(exec_logits, dim=1).gather(1, exec_choice[:, None]).squeeze(1)
-        return stage_log_likelihood.sum(), exec_log_likelihood.sum(), steps
+        stage_log_probs = self._segment_log_softmax(scores, stage_step, steps)
+        exec_log_probs = torch.log_softmax(self.exec_logits(gather(exec_at), caps[chosen_job]), dim=1)
+        return stage_log_probs, exec_log_probs
+
+    def loss(self, batch: dict) -> torch.Tensor:
+        """Negative log-likelihood per decision of the chosen stage plus that of the number of executors, over
+        a batch of windows (dataset.py)."""
+        device = self.embed_ln.weight.device
+        tensors = {key: batch[key].to(device) for key in ("stage_choice", "job_choice", "exec_choice", "returns",
+                                                          "timesteps")}
+        stage_log_probs, exec_log_probs = self(batch["graphs"], batch["window_lengths"], **tensors)
+        counts = torch.tensor([int(g.stage_mask.sum()) for g in batch["graphs"]], device=device)
+        first_stage = torch.cat([torch.zeros(1, dtype=torch.long, device=device), counts.cumsum(0)[:-1]])
+        stage = stage_log_probs[first_stage + tensors["stage_choice"]].sum()
+        executors = exec_log_probs.gather(1, tensors["exec_choice"][:, None]).sum()
+        return -(stage + executors) / len(batch["graphs"])
 
     @staticmethod
     def _segment_log_softmax(scores, segment, num_segments):

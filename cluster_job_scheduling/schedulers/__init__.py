@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import yaml
+from munch import Munch, munchify
 
 from common.errors import InputError
 
@@ -13,15 +14,16 @@ SCHEDULERS = ["fair", "fifo", "fcfs", "random", "decima"]
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "decima_tpch.yaml"
 
 
-def load_config(path: Path = DEFAULT_CONFIG) -> dict:
+def load_config(path: Path = DEFAULT_CONFIG) -> Munch:
+    """A YAML config (agent, env, trainer) with attribute access, as the original's loader."""
     try:
-        return yaml.safe_load(Path(path).read_text())
+        return munchify(yaml.safe_load(Path(path).read_text()))
     except (OSError, yaml.YAMLError) as error:
-        raise InputError(f"cannot read config {path} ({error})") from None
+        raise InputError(f"cannot read config {path} ({error})", "config") from None
 
 
 def make_scheduler(name: str, num_executors: int, data_root: Path, seed: int = 0, state_dict_path=None,
-                   config: dict | None = None, device="cpu", greedy: bool = False) -> Scheduler:
+                   config: Munch | None = None, device="cpu", greedy: bool = False) -> Scheduler:
     """`state_dict_path`: Decima's weights (default: the config's, under the data root)."""
     if name == "fair":
         return RoundRobin(num_executors, fair=True)
@@ -32,7 +34,7 @@ def make_scheduler(name: str, num_executors: int, data_root: Path, seed: int = 0
     if name == "random":
         return RandomScheduler(seed)
     if name == "decima":
-        agent = (config or load_config())["agent"]
-        path = Path(state_dict_path) if state_dict_path else Path(data_root) / agent["state_dict_path"]
+        agent = (config or load_config()).agent
+        path = Path(state_dict_path) if state_dict_path else Path(data_root) / agent.state_dict_path
         return DecimaScheduler(num_executors, agent, path, seed=seed, greedy=greedy, device=device)
-    raise InputError(f"unknown scheduler '{name}'; choose from {', '.join(SCHEDULERS)}")
+    raise InputError(f"unknown scheduler '{name}'; choose from {', '.join(SCHEDULERS)}", "sched")

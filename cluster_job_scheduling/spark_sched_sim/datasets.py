@@ -123,7 +123,8 @@ def load_dataset(root: Path, dataset: str) -> dict[str, list[JobTemplate]]:
     folder = root / "cjs" / dataset
     if not folder.is_dir():
         how = "python generate_synthetic_data.py" if dataset == "synthetic" else "python ../download_data.py --only cjs"
-        raise InputError(f"dataset '{dataset}' not found: no folder {folder}; run `{how}` or pass --data-dir")
+        raise InputError(f"dataset '{dataset}' not found: no folder {folder}; run `{how}` or use another data root",
+                         fixes=("data_dir",))
     sizes = [s for s in TPCH_SIZES if (folder / s).is_dir()] + sorted(
         p.name for p in folder.iterdir() if p.is_dir() and p.name not in TPCH_SIZES and not p.name.startswith("."))
     if not sizes:

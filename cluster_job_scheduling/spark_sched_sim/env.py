@@ -33,13 +33,15 @@ class SparkSchedSimEnv(gym.Env):
                  job_arrival_cap: int = 200, job_arrival_rate: float = 4e-5, moving_delay: float = 2000.0,
                  warmup_delay: float = 1000.0, beta: float = 0.0):
         if num_executors < 1:
-            raise InputError(f"--num-executors must be at least 1, got {num_executors}")
+            raise InputError(f"a cluster needs at least 1 executor, got {num_executors}", "num_executors")
         if job_arrival_cap < 1:
-            raise InputError(f"--job-arrival-cap must be at least 1, got {job_arrival_cap}")
+            raise InputError(f"an episode needs at least 1 job, got {job_arrival_cap}", "job_arrival_cap")
         if not job_arrival_rate > 0:
-            raise InputError(f"--job-arrival-rate must be positive (jobs per ms), got {job_arrival_rate}")
-        if moving_delay < 0 or warmup_delay < 0:
-            raise InputError("--moving-delay and --warmup-delay must be >= 0 (ms)")
+            raise InputError(f"the arrival rate must be positive (jobs per ms), got {job_arrival_rate}",
+                             "job_arrival_rate")
+        for name, delay in (("moving_delay", moving_delay), ("warmup_delay", warmup_delay)):
+            if delay < 0:
+                raise InputError(f"a delay must be >= 0 ms, got {delay}", name)
         self.templates = templates
         self.sizes = list(templates)
         self.num_executors = num_executors

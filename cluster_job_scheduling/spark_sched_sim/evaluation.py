@@ -24,7 +24,8 @@ def run_episodes(make_env: Callable[[], SparkSchedSimEnv], scheduler, seeds: lis
     """Run one episode per seed (environment seed = `seed`), `num_envs` at a time; the scheduler decides for
     all running environments in one `act_batch` call. Returns the job records of each seed.
 
-    `on_step(env_id, observation, action, reward, done, info)` sees every transition (pool collection).
+    `on_step(env_id, observation, info, action, reward, done)` sees every transition: the observation and
+    the info that came with it, the action taken, its reward and whether the episode ended (pool collection).
     """
     envs = [make_env() for _ in range(min(num_envs, len(seeds)))]
     pending, running, results = list(seeds), {}, {}
@@ -35,21 +36,21 @@ def run_episodes(make_env: Callable[[], SparkSchedSimEnv], scheduler, seeds: lis
                 if env_id not in running and pending:
                     seed = pending.pop(0)
                     scheduler.reset(env_id)
-                    observation, _ = envs[env_id].reset(seed=seed)
-                    running[env_id] = (seed, observation, 0)
+                    observation, info = envs[env_id].reset(seed=seed)
+                    running[env_id] = (seed, observation, info, 0)
             env_ids = sorted(running)
             actions = scheduler.act_batch([running[e][1] for e in env_ids], env_ids)
             for env_id, action in zip(env_ids, actions):
-                seed, observation, completed = running[env_id]
+                seed, observation, info, completed = running[env_id]
                 env = envs[env_id]
-                next_observation, reward, terminated, truncated, info = env.step(action)
+                next_observation, reward, terminated, truncated, next_info = env.step(action)
                 scheduler.observe(reward, env_id)
                 if on_step is not None:
-                    on_step(env_id, observation, action, reward, terminated or truncated, info)
+                    on_step(env_id, observation, info, action, reward, terminated or truncated)
                 bar.update(len(env.completed_job_ids) - completed)
                 if terminated or truncated:
                     results[seed] = job_records(env, seed)
                     del running[env_id]
                 else:
-                    running[env_id] = (seed, next_observation, len(env.completed_job_ids))
+                    running[env_id] = (seed, next_observation, next_info, len(env.completed_job_ids))
     return {seed: results[seed] for seed in seeds}

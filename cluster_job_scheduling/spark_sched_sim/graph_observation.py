@@ -16,6 +16,7 @@ import torch
 from torch_geometric.data import Batch, Data
 
 NUM_FEATURES = 5
+NUM_DAG_FEATURES = 3  # the first features of a job's first node describe the job (committable, source, supply)
 NUM_TASKS_SCALE = 200.0
 WORK_SCALE = 1e5
 

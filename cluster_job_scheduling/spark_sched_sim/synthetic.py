@@ -53,7 +53,7 @@ def synthetic_durations(rng: np.random.Generator, num_stages: int, size_gb: int,
 def generate(root: Path, name: str, seed: int, overwrite: bool = False) -> Path:
     target = Path(root) / "cjs" / name
     if target.exists() and not overwrite:
-        raise InputError(f"{target} already exists; pass --overwrite to regenerate it or choose another --name")
+        raise InputError(f"{target} already exists; regenerate it or choose another name", fixes=("overwrite", "name"))
     rng = np.random.default_rng(seed)
     dags = [synthetic_dag(rng) for _ in range(NUM_QUERIES)]
     weights = [np.exp(rng.normal(-0.5, 1.0, len(dag))) for dag in dags]  # relative task counts per stage

@@ -8,21 +8,20 @@ import torch
 import run_plm
 from conftest import TREE, assert_one_line_error, run_script
 from plm_special.backbones import load_backbone
-from plm_special.dataset import WindowDataset, collate_windows
 from plm_special.return_scaling import ReturnScaling
 from plm_special.experience import load_pool
 from plm_special.llm_scheduler import LLMScheduler
-from plm_special.rl_policy import SchedulingPolicy
+from plm_special.rl_policy import OfflineRLPolicy
 from spark_sched_sim.datasets import load_dataset
 from spark_sched_sim.env import SparkSchedSimEnv
-from spark_sched_sim.graph_observation import GraphObservation, level_edge_masks
+from spark_sched_sim.graph_observation import GraphObservation, GraphObserver, level_edge_masks
 
 SCALING = ReturnScaling(reward_min=-4e5, reward_max=0.0, gamma=1.0, scale=1000, max_return=0.5)
 
 
 def tiny_policy(tiny_plms, plm_type, K=4):
     torch.manual_seed(0)
-    model = SchedulingPolicy(load_backbone(tiny_plms, plm_type, "tiny", -1, 4), 16, 10, 500, K)
+    model = OfflineRLPolicy(load_backbone(tiny_plms, plm_type, "tiny", -1, 4), 16, 10, 500, K)
     with torch.no_grad():  # decisive random heads: many different actions
         model.exec_head.weight.mul_(20)
         model.stage_key.weight.mul_(5)
@@ -60,16 +59,55 @@ def test_absolute_position_backbones_recompute_the_window(tiny_plms, synthetic_d
     assert len(set(actions)) > 5
 
 
-def test_window_mode_decisions_follow_training_semantics(tiny_plms, small_pool):
-    """At a window's last step, inference over its K steps sees what the teacher-forced pass sees."""
-    model = tiny_policy(tiny_plms, "gpt2", K=4)
-    dataset = WindowDataset(load_pool(small_pool), K=4, sample_step=4, gamma=1.0, scale=1000)
-    batch = collate_windows([dataset[0]])
+@pytest.mark.parametrize("plm_type, mode", [("smollm2", "cache"), ("llama", "full"), ("llama", "window"),
+                                           ("gpt2", "window"), ("t5-lm", "window")])
+def test_inference_decisions_equal_the_training_forward_pass(tiny_plms, synthetic_data, plm_type, mode):
+    """Every decision of an episode, as the scheduler makes it, has the stage and executor distributions of the
+    teacher-forced training pass at its last step: over the window of the last K decisions in "window" mode
+    (what training draws), over the whole episode so far under the K-step band mask in "cache" and "full"
+    modes (positions from the episode start, which rotary attention makes equal to the pass's)."""
+    K = 4
+    model = tiny_policy(tiny_plms, plm_type, K=K)
+    scheduler = LLMScheduler(model, SCALING, mode=mode)
+    stage_scores, exec_logits, inferred = model.stage_scores, model.exec_logits, {"stage": [], "exec": []}
+    model.stage_scores = lambda *a: inferred["stage"].append(stage_scores(*a)) or inferred["stage"][-1]
+    model.exec_logits = lambda *a: inferred["exec"].append(exec_logits(*a)[0]) or inferred["exec"][-1][None]
+
+    env = SparkSchedSimEnv(load_dataset(synthetic_data, "synthetic"), num_executors=10, job_arrival_cap=8)
+    observer, decisions = GraphObserver(10), []
+    scheduler.reset()
+    observation, _ = env.reset(seed=3)
+    target = scheduler.initial_target
+    for _ in range(30):
+        graph = observer(observation)
+        action = scheduler.act(observation)
+        stage = np.flatnonzero(graph.stage_mask)[action["stage_idx"]]
+        job = int(np.searchsorted(graph.ptr, stage, side="right") - 1)
+        decisions.append((graph, action["stage_idx"], job, action["num_exec"] - 1, target))
+        observation, reward, done, _, _ = env.step(action)
+        scheduler.observe(reward)
+        target -= SCALING.process_reward(reward)
+        if done:
+            break
+    assert len(decisions) == 30 and len({(d[1], d[3]) for d in decisions}) > 5
+    del model.stage_scores, model.exec_logits  # the training pass below uses the policy's own heads
+
+    first_step = (lambda t: max(0, t - K + 1)) if mode == "window" else (lambda t: 0)
+    windows = [list(range(first_step(t), t + 1)) for t in range(len(decisions))]
+    steps = [t for window in windows for t in window]
+    column = lambda i, dtype: torch.tensor([decisions[t][i] for t in steps], dtype=dtype)  # noqa: E731
     with torch.no_grad():
-        stage, executors, decisions = model(batch["graphs"], batch["window_lengths"], batch["stage_choice"],
-                                            batch["job_choice"], batch["exec_choice"], batch["returns"],
-                                            batch["timesteps"])
-    assert decisions == 4 and torch.isfinite(stage) and torch.isfinite(executors) and stage < 0
+        stage_log_probs, exec_log_probs = model([decisions[t][0] for t in steps], [len(w) for w in windows],
+                                                column(1, torch.long), column(2, torch.long), column(3, torch.long),
+                                                column(4, torch.float32), torch.tensor(steps))
+    counts = [int(decisions[t][0].stage_mask.sum()) for t in steps]
+    for t, end in enumerate(np.cumsum([len(w) for w in windows]) - 1):
+        first = sum(counts[:end])
+        trained_stage = stage_log_probs[first: first + counts[end]]
+        assert torch.allclose(torch.log_softmax(inferred["stage"][t], 0), trained_stage, atol=1e-4), t
+        cap = int(decisions[t][0].exec_caps[decisions[t][2]])
+        inferred_exec = torch.log_softmax(inferred["exec"][t], 0)[:cap]
+        assert torch.allclose(inferred_exec, exec_log_probs[end, :cap], atol=1e-4), t
 
 
 def test_no_cap_on_schedulable_stages(tiny_plms):
@@ -78,9 +116,9 @@ def test_no_cap_on_schedulable_stages(tiny_plms):
     graph = GraphObservation(np.random.default_rng(0).random((n, 5), dtype=np.float32), np.zeros((2, 0), dtype=np.int64),
                              np.array([0, n]), np.ones(n, dtype=bool), np.array([10]), level_edge_masks(np.zeros((0, 2), dtype=np.int64), n))
     with torch.no_grad():
-        stage, _, _ = model([graph], [1], torch.tensor([149]), torch.tensor([0]), torch.tensor([3]),
-                            torch.tensor([0.1]), torch.tensor([0]))
-    assert torch.isfinite(stage)
+        stage_log_probs, _ = model([graph], [1], torch.tensor([149]), torch.tensor([0]), torch.tensor([3]),
+                                   torch.tensor([0.1]), torch.tensor([0]))
+    assert stage_log_probs.shape == (n,) and torch.isclose(stage_log_probs.exp().sum(), torch.tensor(1.0))
 
 
 def test_pool_round_trip(small_pool):

@@ -17,12 +17,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from munch import Munch
 from safetensors.torch import load_file, save_file
 from torch_geometric.utils import scatter, softmax
 
-from schedulers.decima import DecimaScheduler, add_indices
+from schedulers.decima import DecimaScheduler
+from schedulers.graph_encoder import add_indices
 from common.files import atomic_folder, atomic_write_text
 from spark_sched_sim.graph_observation import collate
+from spark_sched_sim.evaluation import job_records
 from spark_sched_sim.metrics import average_jct_s
 
 LOG_COLUMNS = ["iteration", "avg_num_jobs", "avg_jct_s", "mean_return", "policy_loss", "entropy", "approx_kl",
@@ -55,7 +58,7 @@ def collect_rollout(env, scheduler: DecimaScheduler, seed: int, time_limit: floa
         rollout.rewards.append(reward)
         rollout.wall_times.append(info["wall_time"])
     durations = env.job_durations_ms()
-    stats = {"avg_num_jobs": sum(durations) / max(env.wall_time, 1.0), "avg_jct_s": average_jct_s(env)}
+    stats = {"avg_num_jobs": sum(durations) / max(env.wall_time, 1.0), "avg_jct_s": average_jct_s(job_records(env, seed))}
     return rollout, stats
 
 
@@ -100,10 +103,10 @@ def evaluate_actions(scheduler: DecimaScheduler, graphs, actions: torch.Tensor):
 
 
 class PPOTrainer:
-    def __init__(self, scheduler: DecimaScheduler, make_env, config: dict, mean_time_limit: float, out_dir: Path):
+    def __init__(self, scheduler: DecimaScheduler, make_env, config: Munch, mean_time_limit: float, out_dir: Path):
         self.scheduler, self.make_env, self.config = scheduler, make_env, config
         self.mean_time_limit, self.out_dir = mean_time_limit, Path(out_dir)
-        self.optimizer = torch.optim.Adam(scheduler.actor.parameters(), lr=config["lr"])
+        self.optimizer = torch.optim.Adam(scheduler.actor.parameters(), lr=config.lr)
         self.lr_schedule = torch.optim.lr_scheduler.StepLR(self.optimizer, config.get("lr_step", 100), 0.5)
         self.iteration, self.best = 0, None
         self.rows: list[list] = []
@@ -151,17 +154,17 @@ class PPOTrainer:
     def collect(self) -> tuple[list, list, list]:
         c = self.config
         rollouts, stats = [], []
-        for sequence in range(c["num_sequences"]):
-            seed = c["seed"] + sequence + c["num_sequences"] * self.iteration
+        for sequence in range(c.num_sequences):
+            seed = c.seed + sequence + c.num_sequences * self.iteration
             time_limit = np.random.default_rng(seed).exponential(self.mean_time_limit)
-            for _ in range(c["num_rollouts"]):
+            for _ in range(c.num_rollouts):
                 rollout, rollout_stats = collect_rollout(self.make_env(), self.scheduler, seed, time_limit)
                 rollouts.append(rollout)
                 stats.append(rollout_stats)
         advantages = []
-        for sequence in range(c["num_sequences"]):
-            group = rollouts[sequence * c["num_rollouts"]:(sequence + 1) * c["num_rollouts"]]
-            returns = [discounted_returns(r, c["beta_discount"]) for r in group]
+        for sequence in range(c.num_sequences):
+            group = rollouts[sequence * c.num_rollouts:(sequence + 1) * c.num_rollouts]
+            returns = [discounted_returns(r, c.beta_discount) for r in group]
             baselines = interpolated_baselines([np.array(r.wall_times[:-1]) for r in group], returns)
             advantages += [ret - base for ret, base in zip(returns, baselines)]
         return rollouts, advantages, stats
@@ -172,11 +175,11 @@ class PPOTrainer:
         actions = torch.tensor([a for r in rollouts for a in r.actions])
         old_lgprobs = torch.tensor([p for r in rollouts for p in r.lgprobs], dtype=torch.float32)
         advantages = torch.from_numpy(np.concatenate(advantages)).float()
-        batch_size = len(graphs) // c["num_batches"] + 1
-        generator = torch.Generator().manual_seed(c["seed"] + self.iteration)
+        batch_size = len(graphs) // c.num_batches + 1
+        generator = torch.Generator().manual_seed(c.seed + self.iteration)
         policy_losses, entropies, kls = [], [], []
         self.scheduler.actor.train()
-        for _ in range(c["num_epochs"]):
+        for _ in range(c.num_epochs):
             order = torch.randperm(len(graphs), generator=generator)
             stop = False
             for start in range(0, len(graphs), batch_size):
@@ -186,20 +189,20 @@ class PPOTrainer:
                 advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
                 log_ratio = lgprobs - old_lgprobs[index]
                 ratio = log_ratio.exp()
-                clipped = torch.clamp(ratio, 1 - c["clip_range"], 1 + c["clip_range"])
+                clipped = torch.clamp(ratio, 1 - c.clip_range, 1 + c.clip_range)
                 policy_loss = -torch.min(advantage * ratio, advantage * clipped).mean()
-                loss = policy_loss - c["entropy_coeff"] * entropy.mean()
+                loss = policy_loss - c.entropy_coeff * entropy.mean()
                 with torch.no_grad():
                     kl = ((ratio - 1) - log_ratio).mean().item()
                 policy_losses.append(policy_loss.item())
                 entropies.append(entropy.mean().item())
                 kls.append(kl)
-                if c["target_kl"] is not None and kl > 1.5 * c["target_kl"]:
+                if c.target_kl is not None and kl > 1.5 * c.target_kl:
                     stop = True
                     break
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                norm = torch.nn.utils.clip_grad_norm_(self.scheduler.actor.parameters(), c["max_grad_norm"])
+                norm = torch.nn.utils.clip_grad_norm_(self.scheduler.actor.parameters(), c.max_grad_norm)
                 if torch.isfinite(norm):
                     self.optimizer.step()
             if stop:
@@ -210,7 +213,7 @@ class PPOTrainer:
 
     def train(self, progress=None) -> None:
         c = self.config
-        while self.iteration < c["num_iterations"]:
+        while self.iteration < c.num_iterations:
             start = time.perf_counter()
             weights = {k: v.clone().contiguous() for k, v in self.scheduler.actor.state_dict().items()}
             rollouts, advantages, stats = self.collect()
@@ -231,7 +234,7 @@ class PPOTrainer:
             text = io.StringIO()
             csv.writer(text).writerows([LOG_COLUMNS, *self.rows])
             atomic_write_text(self.out_dir / "train_log.csv", text.getvalue())
-            if self.iteration % c["checkpointing_freq"] == 0 or self.iteration == c["num_iterations"]:
+            if self.iteration % c.checkpointing_freq == 0 or self.iteration == c.num_iterations:
                 self.save_best()
             self.save_latest()
             if progress:
