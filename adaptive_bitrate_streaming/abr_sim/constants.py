@@ -1,4 +1,5 @@
-"""Constants of the Pensieve/Genet streaming setting (original-code-spec section 1.2)."""
+"""Constants of the Pensieve/Genet streaming setting (the original's `baseline_special/utils/constants.py`
+and `baseline_special/env.py`)."""
 
 VIDEO_BIT_RATE = [300, 750, 1200, 1850, 2850, 4300]  # kbps, the 6-level ladder
 BITRATE_LEVELS = len(VIDEO_BIT_RATE)

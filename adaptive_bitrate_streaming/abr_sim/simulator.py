@@ -1,4 +1,5 @@
-"""Chunk-level streaming simulator, faithful to the Pensieve/NetLLM `Environment` (original-code-spec 1.4).
+"""Chunk-level streaming simulator, faithful to the Pensieve/NetLLM `Environment` (the original's
+`baseline_special/env.py`; README, "Simulator").
 
 Kept free of gymnasium so that evaluation loops pay only for the arithmetic. Quirks that the paper's
 numbers depend on are preserved: the RTT and the delay noise do not advance the trace clock, and the

@@ -1,4 +1,5 @@
-"""One streaming client: the decision loop of the original (spec 1.5), the QoE and the 6x6 state."""
+"""One streaming client: the original's decision loop (its `run_baseline.py` `run`), the QoE and the 6x6
+state."""
 from dataclasses import dataclass
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""BBA: buffer-based rate adaptation with a 5 s reservoir and a 10 s cushion (spec 2.1)."""
+"""BBA: buffer-based rate adaptation with a 5 s reservoir and a 10 s cushion (the original's `run_baseline.py`)."""
 from abr_sim.constants import BITRATE_LEVELS
 from abr_sim.policy import Policy
 

@@ -1,4 +1,4 @@
-"""RobustMPC (spec 2.2), with the plan search vectorised over plans in NumPy.
+"""RobustMPC (the original's `run_baseline.py` `mpc`), with the plan search vectorised over plans in NumPy.
 
 `MPC(video)` is the original's "MPC": RobustMPC restricted to "jump" plans, where each chunk's quality
 differs by at most one level from the previous one, starting from the current quality.

@@ -1,6 +1,7 @@
 """The Pensieve-family actors (Genet, UDR-1/2/3, UDR-real) in PyTorch, loaded from the original TF1 checkpoints.
 
-Architecture (spec 2.3): one branch per state row, concatenated into 768 features, then 768->128->3.
+Architecture (the original's `baseline_special/a3c.py`): one branch per state row, concatenated into 768
+features, then 768->128->3.
 The original's tflearn "conv_1d" layers see each row as 1 time step x 6 channels, so with 'same' padding
 only kernel tap 1 ever touches data: each is exactly a dense 6->128 layer with weights W[1, 0].
 The 3 outputs are "jump" actions: one level down, stay, one level up.

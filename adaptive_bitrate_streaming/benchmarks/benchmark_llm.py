@@ -26,10 +26,9 @@ from abr_sim.datasets import load_trace_set, load_video, resolve_data_root  # no
 from abr_sim.evaluation import run_episodes  # noqa: E402
 from abr_sim.simulator import episode_schedule  # noqa: E402
 from plm_special.backbones import DEFAULT_PLM_DIR, load_backbone  # noqa: E402
-from plm_special.return_scaling import ReturnScaling  # noqa: E402
 from plm_special.llm_policy import LLMPolicy  # noqa: E402
+from plm_special.return_scaling import ReturnScaling  # noqa: E402
 from plm_special.rl_policy import OfflineRLPolicy  # noqa: E402
-from plm_special.trainer import episode_loss  # noqa: E402
 
 
 class TimedPolicy(LLMPolicy):
@@ -61,7 +60,7 @@ def training_throughput(model, batch_size: int, accumulation: int, optimizer_ste
             batch = {"states": torch.rand(batch_size, steps, 6, 6), "actions": torch.randint(0, 6, (batch_size, steps)),
                      "returns": torch.rand(batch_size, steps), "timesteps": torch.arange(steps).expand(batch_size, -1),
                      "valid": torch.ones(batch_size, steps, dtype=torch.bool)}
-            (episode_loss(model, batch) / accumulation).backward()
+            (model.loss(batch) / accumulation).backward()
         torch.nn.utils.clip_grad_norm_(parameters, 0.25)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -1,4 +1,5 @@
-"""Encoder of the 6x6 ABR state into six feature vectors, one per state row (original-code-spec 4.5)."""
+"""Encoder of the 6x6 ABR state into six feature vectors, one per state row (the original's
+`plm_special/models/state_encoder.py`)."""
 import torch
 from torch import nn
 

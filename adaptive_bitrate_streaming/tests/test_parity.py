@@ -6,7 +6,7 @@ import pytest
 import run_baseline
 from abr_sim.results import read_mean_qoe
 
-# mean QoE per chunk excluding chunk 0, measured by running the original (spec section 12)
+# mean QoE per chunk excluding chunk 0, measured by running the original (README, "Parity")
 ORIGINAL = {"bba": 0.764151, "mpc": 0.848455, "genet": 0.847871,
             "udr_1": 0.809006, "udr_2": 0.798979, "udr_3": 0.704953, "udr_real": 0.806559}
 

@@ -158,3 +158,15 @@ def test_checkpoints_restore_every_generator_training_draws_from():
     assert draws(generator) != first
     restore_generator_states(generator, tensors, json.loads(json.dumps(scalars)))  # as training_state.json holds them
     assert draws(generator) == first
+
+
+def test_resume_reads_the_run_settings_back(tiny_plms, synthetic_data, small_pool, tmp_path):
+    """Only the flags typed again change: the pool, backbone, learning rate... come from settings.json."""
+    adapt(tiny_plms, synthetic_data, small_pool, tmp_path / "run", "--num-epochs", "1", "--lr", "2e-3")
+    run_plm.main(["--adapt", "--resume", "--model-dir", str(tmp_path / "run"), "--num-epochs", "2",
+                  "--plm-dir", str(tiny_plms), "--data-dir", str(synthetic_data)])
+    settings = json.loads((tmp_path / "run" / "checkpoint" / "settings.json").read_text())
+    assert (settings["num_epochs"], settings["lr"], settings["w"], settings["video"]) == (2, 2e-3, 5, "synthetic")
+    assert settings["exp_pool_path"] == str(small_pool)
+    log = (tmp_path / "run" / "train_log.csv").read_text().split()
+    assert [row.split(",")[0] for row in log[1:]] == ["1", "2"]

@@ -20,8 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from plm_special.backbones import DEFAULT_PLM_DIR, load_backbone  # noqa: E402
-from plm_special.return_scaling import ReturnScaling  # noqa: E402
 from plm_special.llm_scheduler import LLMScheduler  # noqa: E402
+from plm_special.return_scaling import ReturnScaling  # noqa: E402
 from plm_special.rl_policy import OfflineRLPolicy  # noqa: E402
 from spark_sched_sim.datasets import load_dataset, resolve_data_root  # noqa: E402
 from spark_sched_sim.env import SparkSchedSimEnv  # noqa: E402

@@ -6,7 +6,8 @@ Decima is timed three ways in the same run: with the DAG levels of each job cach
 default), recomputing them at every decision (the reference; same decisions, checked by the tests), and
 four episodes side by side with batched decisions (time per episode). The original code needs about 4 s
 for a Fair episode and 86 s for a Decima episode on the machine this project is developed on
-(original-code-spec section 12); those numbers are printed for comparison, not measured here.
+(measured by running the original on this machine; README, "Speed"); those numbers are printed for
+comparison, not measured here.
 """
 import argparse
 import sys

@@ -1,5 +1,5 @@
 """Heuristic schedulers: the original's Fair and "FIFO" (round robin with a per-job executor cap), a strict
-first-come-first-served variant, and Random (original-code-spec section 6)."""
+first-come-first-served variant, and Random (the original's `schedulers/heuristic/round_robin.py`)."""
 import math
 from dataclasses import dataclass
 

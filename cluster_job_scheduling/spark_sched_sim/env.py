@@ -1,4 +1,4 @@
-"""The Spark cluster scheduling environment (original-code-spec 5.2-5.5), on current gymnasium.
+"""The Spark cluster scheduling environment (the original's `spark_sched_sim/spark_sched_sim.py`), on current gymnasium.
 
 Jobs arrive as a Poisson process; each is a DAG of stages of identical tasks. Executors run tasks; moving
 to another job takes `moving_delay` ms and the first task after a move or an idle spell is slower. A

@@ -1,4 +1,5 @@
-"""Task durations drawn from the recorded TPC-H runs (original-code-spec 5.3), from the environment's generator.
+"""Task durations drawn from the recorded TPC-H runs (the original's `spark_sched_sim/datagen/task_duration.py`),
+from the environment's generator.
 
 The recorded durations are keyed by how many executors the job had. A job with n local executors draws
 the key between the two recorded levels around n, the lower one with probability (n - lower) / (upper -

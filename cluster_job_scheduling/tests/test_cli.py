@@ -32,11 +32,11 @@ def test_decima_weights_from_any_path(real_data, synthetic_data, tmp_path):
 
 
 @pytest.mark.parametrize("flags, needle", [
-    (["--sched", "sjf"], "unknown --sched 'sjf'"),
-    (["--num-executors", "0"], "--num-executors must be at least 1"),
-    (["--num-executors", "-4"], "--num-executors must be at least 1"),
-    (["--job-arrival-rate", "0"], "--job-arrival-rate must be positive"),
-    (["--job-arrival-rate=-1e-5"], "--job-arrival-rate must be positive"),
+    (["--sched", "sjf"], "argument --sched: invalid choice: 'sjf'"),
+    (["--num-executors", "0"], "--num-executors: a cluster needs at least 1 executor"),
+    (["--num-executors", "-4"], "--num-executors: a cluster needs at least 1 executor"),
+    (["--job-arrival-rate", "0"], "--job-arrival-rate: the arrival rate must be positive"),
+    (["--job-arrival-rate=-1e-5"], "--job-arrival-rate: the arrival rate must be positive"),
     (["--dataset", "tpcds"], "dataset 'tpcds' not found"),
     (["--sched", "decima", "--state-dict-path", "/nonexistent/model.pt"], "not found"),
 ])

@@ -71,14 +71,16 @@ def test_invalid_actions_are_refused(templates):
         env.step({"stage_idx": 0, "num_exec": 11})
 
 
-@pytest.mark.parametrize("settings, needle", [
-    ({"num_executors": 0}, "--num-executors must be at least 1"),
-    ({"job_arrival_rate": 0.0}, "--job-arrival-rate must be positive"),
-    ({"job_arrival_cap": -3}, "--job-arrival-cap must be at least 1"),
+@pytest.mark.parametrize("settings, setting, needle", [
+    ({"num_executors": 0}, "num_executors", "at least 1 executor"),
+    ({"job_arrival_rate": 0.0}, "job_arrival_rate", "must be positive"),
+    ({"job_arrival_cap": -3}, "job_arrival_cap", "at least 1 job"),
+    ({"warmup_delay": -1.0}, "warmup_delay", "must be >= 0 ms"),
 ])
-def test_bad_settings(templates, settings, needle):
-    with pytest.raises(InputError, match=needle):
+def test_bad_settings(templates, settings, setting, needle):
+    with pytest.raises(InputError, match=needle) as error:
         small_env(templates, **settings)
+    assert error.value.setting == setting
 
 
 def test_batched_evaluation_equals_one_environment_at_a_time(templates):

@@ -157,7 +157,7 @@ def test_train_test_resume_and_reload(tiny_plms, synthetic_data, small_pool, tmp
 
 
 @pytest.mark.parametrize("flags, needle", [
-    (["--train", "--plm-type", "bert"], "unknown --plm-type 'bert'"),
+    (["--train", "--plm-type", "bert"], "argument --plm-type: invalid choice: 'bert'"),
     (["--train", "--plm-type", "llama", "--plm-size", "7b"], "no model in"),
     (["--train", "--plm-type", "llama", "--plm-size", "tiny", "--valid-seeds", "1"], "overlap the test seeds"),
     (["--train", "--plm-type", "llama", "--plm-size", "tiny", "--num-executors", "50"], "collected with 10 executors"),
@@ -193,7 +193,7 @@ def test_saved_policy_only_loads_into_its_backbone(tiny_plms, synthetic_data, sm
                   *common(tiny_plms, synthetic_data)])
     result = run_script("run_plm.py", "--test", "--model-dir", str(tmp_path / "run"), "--plm-type", "gpt2",
                         "--results-dir", str(tmp_path / "r"), *common(tiny_plms, synthetic_data))
-    assert_one_line_error(result, "trained with plm_type=llama, not gpt2")
+    assert_one_line_error(result, "--plm-type: ", "was made with plm_type = llama, not gpt2")
     assert not (tmp_path / "r").exists()
 
 

@@ -1,4 +1,5 @@
-"""PPO training of Decima (original-code-spec 7.5, after spark-sched-sim), on the CPU, resumable.
+"""PPO training of Decima (the original's `train_baseline.py`, after spark-sched-sim's `trainers/ppo.py`), on
+the CPU, resumable.
 
 Each iteration collects `num_sequences` x `num_rollouts` episodes: rollouts of a sequence share its job
 arrival seed and differ in the scheduler's sampling. Episodes stop at an exponentially distributed time
@@ -58,7 +59,8 @@ def collect_rollout(env, scheduler: DecimaScheduler, seed: int, time_limit: floa
         rollout.rewards.append(reward)
         rollout.wall_times.append(info["wall_time"])
     durations = env.job_durations_ms()
-    stats = {"avg_num_jobs": sum(durations) / max(env.wall_time, 1.0), "avg_jct_s": average_jct_s(job_records(env, seed))}
+    stats = {"avg_num_jobs": sum(durations) / max(env.wall_time, 1.0),
+             "avg_jct_s": average_jct_s(job_records(env, seed))}
     return rollout, stats
 
 
