@@ -6,9 +6,9 @@ Prints simulated chunks per second with BBA, and the time MPC takes with the vec
 against the original's per-plan loop (pure Python; the original needs numba for it), measured in the
 same run. Decisions are identical (tests/test_mpc.py).
 """
-import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -18,6 +18,8 @@ from abr_sim.evaluation import run_episodes  # noqa: E402
 from abr_sim.simulator import episode_schedule  # noqa: E402
 from baselines import BBA, MPC  # noqa: E402
 from baselines.mpc import plan_search_loop  # noqa: E402
+from common import settings as cli  # noqa: E402
+from common.settings import setting  # noqa: E402
 
 
 def timed(policy, trace_set, video, schedule) -> tuple[float, int]:
@@ -26,12 +28,15 @@ def timed(policy, trace_set, video, schedule) -> tuple[float, int]:
     return time.perf_counter() - start, sum(len(log.rows) for log in logs)
 
 
+@dataclass
+class Settings:
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else ./data)")
+    trace: str = setting("fcc-test", "trace set streamed (all traces, fixed order)")
+    video: str = setting("video1", "video streamed")
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--trace", default="fcc-test")
-    parser.add_argument("--video", default="video1")
-    args = parser.parse_args()
+    args, _ = cli.parse(Settings, None, __doc__)
     root = resolve_data_root(args.data_dir)
     trace_set, video = load_trace_set(root, args.trace), load_video(root, args.video)
     schedule = episode_schedule(trace_set, True, len(trace_set.traces))

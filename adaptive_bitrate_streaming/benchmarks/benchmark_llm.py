@@ -12,10 +12,10 @@ The weights of the non-backbone modules are random: speed does not depend on the
 downloaded_plms/smollm2/135m (python ../prepare_plm.py smollm2) and a data root with fcc-test and video1
 (or pass --trace/--video of synthetic data).
 """
-import argparse
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from abr_sim.datasets import load_trace_set, load_video, resolve_data_root  # noqa: E402
 from abr_sim.evaluation import run_episodes  # noqa: E402
 from abr_sim.simulator import episode_schedule  # noqa: E402
+from common import settings as cli  # noqa: E402
+from common.settings import setting  # noqa: E402
 from plm_special.backbones import DEFAULT_PLM_DIR, load_backbone  # noqa: E402
 from plm_special.llm_policy import LLMPolicy  # noqa: E402
 from plm_special.return_scaling import ReturnScaling  # noqa: E402
@@ -72,20 +74,23 @@ def training_throughput(model, batch_size: int, accumulation: int, optimizer_ste
     return optimizer_steps * batch_size * accumulation / (time.perf_counter() - start)
 
 
+@dataclass
+class Settings:
+    plm_dir: str = setting(str(DEFAULT_PLM_DIR), "where smollm2/135m/ lives")
+    which_layer: int = setting(-1, "early exit of the timed decisions; -1 = all 30 blocks")
+    rank: int = setting(128, "LoRA rank (folded into the weights before timing, as --test does)")
+    w: int = setting(20, "context window in decision steps")
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else ./data)")
+    trace: str = setting("fcc-test", "trace set of the timed episodes")
+    video: str = setting("video1", "video of the timed episodes")
+    episodes: int = setting(2, "episodes timed")
+    clients: int = setting(16, "clients decided in one batch")
+    optimizer_steps: int = setting(2, "optimizer steps timed in the training benchmark")
+    train_which_layer: int = setting(5, "early exit for the training benchmark")
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--plm-dir", default=str(DEFAULT_PLM_DIR))
-    parser.add_argument("--which-layer", type=int, default=-1)
-    parser.add_argument("--rank", type=int, default=128)
-    parser.add_argument("--w", type=int, default=20)
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--trace", default="fcc-test")
-    parser.add_argument("--video", default="video1")
-    parser.add_argument("--episodes", type=int, default=2)
-    parser.add_argument("--clients", type=int, default=16, help="clients decided in one batch")
-    parser.add_argument("--optimizer-steps", type=int, default=2)
-    parser.add_argument("--train-which-layer", type=int, default=5, help="early exit for the training benchmark")
-    args = parser.parse_args()
+    args, _ = cli.parse(Settings, None, __doc__)
     root = resolve_data_root(args.data_dir)
     trace_set, video = load_trace_set(root, args.trace), load_video(root, args.video)
     print(f"torch threads: {torch.get_num_threads()}")

@@ -10,15 +10,17 @@
 The non-backbone weights are random: speed does not depend on them. Needs downloaded_plms/smollm2/135m
 (python ../prepare_plm.py smollm2) and the TPC-H data.
 """
-import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import settings as cli  # noqa: E402
+from common.settings import setting  # noqa: E402
 from plm_special.backbones import DEFAULT_PLM_DIR, load_backbone  # noqa: E402
 from plm_special.llm_scheduler import LLMScheduler  # noqa: E402
 from plm_special.return_scaling import ReturnScaling  # noqa: E402
@@ -41,14 +43,17 @@ def play(templates, scheduler, decisions=None):
     return time.perf_counter() - start, count, actions
 
 
+@dataclass
+class Settings:
+    plm_dir: str = setting(str(DEFAULT_PLM_DIR), "where smollm2/135m/ lives")
+    which_layer: int = setting(5, "early exit of the timed scheduler")
+    K: int = setting(20, "context window in decision steps")
+    decisions: int = setting(300, "decisions timed per context mode")
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else ./data)")
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--plm-dir", default=str(DEFAULT_PLM_DIR))
-    parser.add_argument("--which-layer", type=int, default=5)
-    parser.add_argument("--K", type=int, default=20)
-    parser.add_argument("--decisions", type=int, default=300)
-    parser.add_argument("--data-dir", default=None)
-    args = parser.parse_args()
+    args, _ = cli.parse(Settings, None, __doc__)
     templates = load_dataset(resolve_data_root(args.data_dir), "tpch")
     torch.manual_seed(0)
     backbone = load_backbone(Path(args.plm_dir), "smollm2", "135m", args.which_layer, 64)

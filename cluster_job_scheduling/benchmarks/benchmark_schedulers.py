@@ -9,13 +9,15 @@ for a Fair episode and 86 s for a Decima episode on the machine this project is 
 (measured by running the original on this machine; README, "Speed"); those numbers are printed for
 comparison, not measured here.
 """
-import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from common import settings as cli  # noqa: E402
+from common.settings import setting  # noqa: E402
 from schedulers import load_config, make_scheduler  # noqa: E402
 from schedulers.decima import DecimaScheduler  # noqa: E402
 from spark_sched_sim.datasets import load_dataset, resolve_data_root  # noqa: E402
@@ -36,10 +38,13 @@ def episode(templates, scheduler, seed=666):
     return time.perf_counter() - start, decisions
 
 
+@dataclass
+class Settings:
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else ./data)")
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=None)
-    args = parser.parse_args()
+    args, _ = cli.parse(Settings, None, __doc__)
     root = resolve_data_root(args.data_dir)
     templates = load_dataset(root, "tpch")
     weights = root / "cjs/models/decima/model.pt"
@@ -47,13 +52,13 @@ def main():
     seconds, decisions = episode(templates, make_scheduler("fair", 50, root))
     print(f"fair: {seconds:.2f} s, {decisions} decisions, {decisions / seconds:,.0f} decisions/s "
           f"(original: about {ORIGINAL_SECONDS['fair']:.0f} s)")
-    cached, decisions = episode(templates, DecimaScheduler(50, load_config()["agent"], weights, seed=1))
-    reference, _ = episode(templates, DecimaScheduler(50, load_config()["agent"], weights, seed=1, cache=False))
+    cached, decisions = episode(templates, DecimaScheduler(50, load_config().agent, weights, seed=1))
+    reference, _ = episode(templates, DecimaScheduler(50, load_config().agent, weights, seed=1, cache=False))
     print(f"decima: {cached:.1f} s, {decisions} decisions, {decisions / cached:,.0f} decisions/s; "
           f"recomputing DAG levels at every decision {reference:.1f} s (x{reference / cached:.2f}); "
           f"original about {ORIGINAL_SECONDS['decima']:.0f} s (x{ORIGINAL_SECONDS['decima'] / cached:.1f})")
     start = time.perf_counter()
-    run_episodes(lambda: SparkSchedSimEnv(templates), DecimaScheduler(50, load_config()["agent"], weights, seed=1),
+    run_episodes(lambda: SparkSchedSimEnv(templates), DecimaScheduler(50, load_config().agent, weights, seed=1),
                  [666, 667, 668, 669], num_envs=4, progress=False)
     per_episode = (time.perf_counter() - start) / 4
     print(f"decima, 4 episodes side by side with batched decisions: {per_episode:.1f} s per episode "
