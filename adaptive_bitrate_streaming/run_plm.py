@@ -23,48 +23,28 @@ from abr_sim.simulator import episode_schedule
 from common import settings as cli
 from common.errors import InputError, exit_on_input_error
 from common.settings import setting
-from plm_special.backbones import DEFAULT_PLM_DIR, PLM_TYPES
 from plm_special.checkpoint import load_policy, read_settings
 from plm_special.dataset import EpisodeBatches, ExperienceDataset
 from plm_special.experience import load_pool
 from plm_special.llm_policy import LLMPolicy
 from plm_special.rl_policy import OfflineRLPolicy
+from plm_special.settings import LLMSettings
 from plm_special.trainer import TrainConfig, Trainer, Validation
 
 
 @dataclass
-class Settings:
+class Settings(LLMSettings):
     adapt: bool = setting(False, "network alignment: adapt the LLM on the experience pool (offline RL)")
     test: bool = setting(False, "stream the test traces with the adapted policy (after --adapt: its best one)")
-    # the backbone and the policy around it
-    plm_type: str = setting("smollm2", "LLM backbone type", choices=list(PLM_TYPES), kind="policy")
-    plm_size: str = setting("135m", "backbone size: a folder name under downloaded_plms/<plm-type>/",
-                            kind="policy")
-    plm_dir: str = setting(str(DEFAULT_PLM_DIR), "where the <plm-type>/<plm-size>/ folders live")
-    rank: int = setting(128, "LoRA rank of the adapters on the attention projections; -1 = full fine-tuning",
-                        kind="policy")
-    which_layer: int = setting(-1, "early exit after this block (0-based); -1 = use all blocks", kind="policy")
-    freeze_plm: bool = setting(False, "train nothing in the backbone (no LoRA either)", kind="policy")
-    freeze_encoder: bool = setting(False, "do not train the state encoder", kind="policy")
-    state_feature_dim: int = setting(256, "feature size of the state encoder", kind="policy")
+    state_feature_dim: int = setting(256, "feature size of the state encoder", kind="policy", minimum=1)
     w: int = setting(20, "context window: every token sees the tokens of the last w decision steps",
-                     kind="policy")
-    # adaptation
-    exp_pool_path: str | None = setting(None, "experience pool folder (generate_exp_pool.py) or the original's "
-                                              ".pkl", kind="training")
+                     kind="policy", minimum=1)
     model_dir: str | None = setting(None, "--adapt: where the run is saved (default artifacts/ft_plms/...); "
                                           "--test: a saved policy (a run folder uses its best_model/)")
-    resume: bool = setting(False, "continue the run in --model-dir from its checkpoint, with its saved settings")
-    num_epochs: int = setting(80, "epochs over the pool's episodes", kind="training")
-    batch_size: int = setting(16, "episodes per forward pass", kind="training")
-    grad_accum_steps: int = setting(1, "forward passes per optimizer step", kind="training")
-    lr: float = setting(1e-4, "peak learning rate (AdamW)", kind="training")
-    weight_decay: float = setting(1e-4, "AdamW weight decay", kind="training")
-    warmup_steps: int | None = setting(None, "linear warm-up in optimizer steps (default: 5% of them)",
-                                       kind="training")
-    eval_per_epoch: int = setting(1, "validate (model selection) every this many epochs", kind="training")
-    gamma: float = setting(1.0, "discount of the returns to go", kind="training")
-    scale: float = setting(1000.0, "returns to go are divided by this", kind="training")
+    num_epochs: int = setting(80, "epochs over the pool's episodes", kind="training", minimum=1)
+    batch_size: int = setting(16, "episodes per forward pass", kind="training", minimum=1)
+    eval_per_epoch: int = setting(1, "validate (model selection) every this many epochs", kind="training",
+                                  minimum=1)
     sample_step: int | None = setting(None, "accepted for compatibility: training uses whole episodes, not "
                                             "sampled windows", kind="training")
     valid_trace: str = setting("fcc-valid", "validation trace set (model selection; never the test set)",
@@ -72,21 +52,13 @@ class Settings:
     valid_trace_num: int = setting(-1, "validation traces; -1 = all", kind="training")
     seed: int = setting(100003, "seeds Python, NumPy and torch, the episode order, the delay noise and sampling",
                         kind="training")
-    # evaluation
     trace: str = setting("fcc-test", "test trace set")
     video: str = setting("video1", "video (chunk sizes) streamed in validation and test", kind="training")
     trace_num: int = setting(100, "test traces; -1 = all (then in fixed order, no delay noise)")
     fixed_order: bool = setting(False, "traces in name order and no delay noise", kind="training")
-    target_return_scale: float = setting(1.0, "target return at the start of an episode = the pool's best x this",
-                                         kind="training")
-    sample: bool = setting(False, "sample the bitrate (seeded) instead of taking the most likely one",
-                           kind="training")
-    num_clients: int = setting(32, "streaming clients decided side by side in one batch", kind="training")
+    num_clients: int = setting(32, "streaming clients decided side by side in one batch", kind="training",
+                               minimum=1)
     data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else ./data)")
-    results_dir: str | None = setting(None, "test results folder (default: artifacts/results/...)")
-    overwrite: bool = setting(False, "replace an existing results folder")
-    device: str | None = setting(None, "e.g. cpu or cuda:0 (default: cuda:0 if available, else cpu)")
-    device_out: str | None = setting(None, "accepted for compatibility; must equal --device")
 
 
 def trace_count(requested: int, available: int, setting_name: str) -> int:
@@ -112,9 +84,9 @@ def default_model_dir(s: Settings) -> Path:
 
 def adapt(s: Settings, given: dict, device) -> tuple[Path, Settings]:
     """Train (or continue) a run; returns its best policy folder and the run's settings."""
-    model_dir = Path(s.model_dir) if s.model_dir else default_model_dir(s) if s.exp_pool_path else None
-    if model_dir is None:
+    if not (s.exp_pool_path or s.resume and s.model_dir):
         raise InputError("--adapt needs --exp-pool-path (make a pool with generate_exp_pool.py)")
+    model_dir = Path(s.model_dir) if s.model_dir else default_model_dir(s)
     checkpoint = model_dir / "checkpoint"
     if s.resume:
         if not (checkpoint / "training_state.json").is_file():
@@ -123,8 +95,6 @@ def adapt(s: Settings, given: dict, device) -> tuple[Path, Settings]:
     elif checkpoint.exists() or (model_dir / "best_model").exists():
         raise InputError(f"{model_dir} already holds a training run; pass --resume to continue it "
                          "or --model-dir to start another")
-    if not s.exp_pool_path:
-        raise InputError("--adapt needs --exp-pool-path (make a pool with generate_exp_pool.py)")
     data_root = resolve_data_root(s.data_dir)
     video = load_video(data_root, s.video)
     valid_set = load_trace_set(data_root, s.valid_trace)
@@ -196,13 +166,7 @@ def main(argv=None):
         raise InputError("nothing to do: pass --adapt, --test or both")
     if s.test and not s.adapt and not s.model_dir:
         raise InputError("--test alone needs --model-dir (a policy saved by --adapt)")
-    device = torch.device(s.device or ("cuda:0" if torch.cuda.is_available() else "cpu"))
-    if s.device_out not in (None, s.device, str(device)):
-        raise InputError("--device-out must equal --device: this implementation keeps the policy on one device")
-    for name in ("num_epochs", "batch_size", "grad_accum_steps", "eval_per_epoch", "w", "num_clients",
-                 "state_feature_dim"):
-        if getattr(s, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+    device = s.torch_device()
     random.seed(s.seed)
     np.random.seed(s.seed)
     torch.manual_seed(s.seed)

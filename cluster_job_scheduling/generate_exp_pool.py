@@ -30,12 +30,12 @@ from spark_sched_sim.graph_observation import GraphObserver
 class Settings(EnvSettings):
     scheds: list[str] = setting(["decima"], "conventional schedulers whose decisions fill the pool, space- or "
                                             "comma-separated: fair, fifo, fcfs, decima")
-    pool_size: int = setting(1000, "decisions in the pool, split evenly among the schedulers")
+    pool_size: int = setting(1000, "decisions in the pool, split evenly among the schedulers", minimum=1)
     complete_episode: bool = setting(False, "keep each scheduler's last episode whole instead of cutting it")
     seed: int = setting(1, "first episode seed (the environment's and the scheduler's); then seed + 1, ...")
     state_dict_path: str | None = setting(None, "Decima's weights (default: the original model.pt)")
     device: str = setting("cpu", "Decima's device")
-    workers: int = setting(2, "episodes played in parallel processes")
+    workers: int = setting(2, "episodes played in parallel processes", minimum=1)
     output: str | None = setting(None, "pool folder (default: artifacts/exp_pool/...)")
 
 
@@ -69,8 +69,6 @@ def main(argv=None):
     unknown = [s for s in schedulers if s not in SCHEDULERS or s == "random"]
     if unknown or not schedulers:
         raise InputError(f"unknown scheduler(s) {', '.join(unknown) or '(none)'}; choose from fair, fifo, fcfs, decima")
-    if args.pool_size < 1:
-        raise InputError("--pool-size must be at least 1")
     data_root = resolve_data_root(args.data_dir)
     make_env_factory(args, data_root)  # one clear error for bad settings or data, before any work
     for name in schedulers:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from common import settings as cli
-from common.errors import InputError, exit_on_input_error
+from common.errors import exit_on_input_error
 from common.settings import setting
 from schedulers import SCHEDULERS, load_config, make_scheduler
 from spark_sched_sim.datasets import resolve_data_root
@@ -26,8 +26,8 @@ from spark_sched_sim.results import check_results_dir, write_results
 class Settings(EnvSettings):
     sched: str = setting("decima", "the conventional scheduler", choices=SCHEDULERS)
     seed: int = setting(1, "first episode seed (the environment's and the scheduler's)")
-    num_seeds: int = setting(1, "episodes with seeds --seed, --seed + 1, ...")
-    num_envs: int = setting(1, "episodes run side by side, decided in one batch")
+    num_seeds: int = setting(1, "episodes with seeds --seed, --seed + 1, ...", minimum=1)
+    num_envs: int = setting(1, "episodes run side by side, decided in one batch", minimum=1)
     state_dict_path: str | None = setting(None, "Decima's weights (.pt or .safetensors; default: the config's "
                                                 "state_dict_path under the data root)")
     config: str | None = setting(None, "Decima's config (default: config/decima_tpch.yaml)")
@@ -41,8 +41,6 @@ class Settings(EnvSettings):
 @exit_on_input_error
 def main(argv=None):
     args, _ = cli.parse(Settings, argv, __doc__)
-    if args.num_seeds < 1 or args.num_envs < 1:
-        raise InputError("--num-seeds and --num-envs must be at least 1")
     data_root = resolve_data_root(args.data_dir)
     make_env = make_env_factory(args, data_root)
     seeds = list(range(args.seed, args.seed + args.num_seeds))

@@ -18,15 +18,15 @@ import torch
 from common import settings as cli
 from common.errors import InputError, exit_on_input_error
 from common.settings import setting
-from plm_special.backbones import DEFAULT_PLM_DIR, PLM_TYPES
 from plm_special.checkpoint import load_policy, read_settings
 from plm_special.dataset import WindowBatches, WindowDataset
 from plm_special.experience import load_pool
 from plm_special.llm_scheduler import LLMScheduler
 from plm_special.rl_policy import ENCODER_SLOPE, OfflineRLPolicy
+from plm_special.settings import LLMSettings
 from plm_special.trainer import TrainConfig, Trainer, Validation
 from schedulers import load_config
-from schedulers.decima_actor import load_encoder_weights
+from schedulers.decima_actor import pretrained_encoder
 from spark_sched_sim.datasets import resolve_data_root
 from spark_sched_sim.env_settings import EnvSettings, make_env_factory
 from spark_sched_sim.evaluation import run_episodes
@@ -35,73 +35,30 @@ from spark_sched_sim.results import check_results_dir, write_results
 
 
 @dataclass
-class Settings(EnvSettings):
+class Settings(LLMSettings, EnvSettings):
     train: bool = setting(False, "network alignment: adapt the LLM on the experience pool (offline RL)")
     test: bool = setting(False, "schedule the test episodes with the adapted policy (after --train: its best one)")
-    # the backbone and the policy around it
-    plm_type: str = setting("smollm2", "LLM backbone type", choices=list(PLM_TYPES), kind="policy")
-    plm_size: str = setting("135m", "backbone size: a folder name under downloaded_plms/<plm-type>/",
-                            kind="policy")
-    plm_dir: str = setting(str(DEFAULT_PLM_DIR), "where the <plm-type>/<plm-size>/ folders live")
-    rank: int = setting(128, "LoRA rank of the adapters on the attention projections; -1 = full fine-tuning",
-                        aliases=("--peft-rank",), kind="policy")
-    which_layer: int = setting(-1, "early exit after this block (0-based); -1 = use all blocks", kind="policy")
-    freeze_plm: bool = setting(False, "train nothing in the backbone (no LoRA either)", kind="policy")
-    freeze_encoder: bool = setting(False, "do not train the graph state encoder", kind="policy")
-    state_feature_dim: int = setting(64, "embedding size of the graph state encoder", kind="policy")
+    state_feature_dim: int = setting(64, "embedding size of the graph state encoder", kind="policy", minimum=1)
     pt_encoder_config: str | None = setting(None, "start the graph state encoder from trained Decima's (a Decima "
                                                   "config such as config/decima_tpch.yaml: its encoder sizes "
                                                   "replace --state-feature-dim, its weights load)", kind="policy")
-    K: int = setting(20, "context window: tokens see the last K decision steps", kind="policy")
-    # adaptation
-    exp_pool_path: str | None = setting(None, "experience pool folder (generate_exp_pool.py)", kind="training")
+    K: int = setting(20, "context window: tokens see the last K decision steps", kind="policy", minimum=1)
     model_dir: str | None = setting(None, "--train: where the run is saved (default artifacts/ft_plms/...); "
                                           "--test: a saved policy (a run folder uses its best_model/)")
-    resume: bool = setting(False, "continue the run in --model-dir from its checkpoint, with its saved settings")
-    num_iters: int = setting(10, "training iterations", kind="training")
+    num_iters: int = setting(10, "training iterations", kind="training", minimum=1)
     num_steps_per_iter: int = setting(1000, "windows of K decisions drawn from the pool per iteration",
-                                      kind="training")
-    batch_size: int = setting(8, "windows per forward pass", kind="training")
-    grad_accum_steps: int = setting(1, "forward passes per optimizer step", kind="training")
-    lr: float = setting(1e-4, "peak learning rate (AdamW)", kind="training")
-    weight_decay: float = setting(1e-4, "AdamW weight decay", kind="training")
-    warmup_steps: int | None = setting(None, "linear warm-up in optimizer steps (default: 5% of them)",
-                                       kind="training")
-    eval_per_iter: int = setting(1, "validate (model selection) every this many iterations", kind="training")
-    gamma: float = setting(1.0, "discount of the returns to go", kind="training")
-    scale: float = setting(1000.0, "returns to go are divided by this", kind="training")
-    sample_step: int | None = setting(None, "windows start every this many decisions (default: K)", kind="training")
+                                      kind="training", minimum=1)
+    batch_size: int = setting(8, "windows per forward pass", kind="training", minimum=1)
+    eval_per_iter: int = setting(1, "validate (model selection) every this many iterations", kind="training",
+                                 minimum=1)
+    sample_step: int | None = setting(None, "windows start every this many decisions (default: K)", kind="training",
+                                      minimum=1)
     valid_seeds: list[int] = setting([1001, 1002], "episodes for model selection (never the test seeds)",
                                      kind="training")
-    # evaluation
     seed: int = setting(1, "first test seed; also seeds torch, NumPy and Python and the window draws")
-    num_seeds: int = setting(1, "test episodes with seeds --seed, --seed + 1, ...")
-    target_return_scale: float = setting(1.0, "target return at the start of an episode = the pool's best x this",
-                                         kind="training")
-    sample: bool = setting(False, "sample the actions (seeded) instead of taking the most likely ones",
-                           kind="training")
+    num_seeds: int = setting(1, "test episodes with seeds --seed, --seed + 1, ...", minimum=1)
     mode: str | None = setting(None, "inference context (default: cache for rotary backbones, window otherwise)",
                                choices=["cache", "window", "full"], kind="training")
-    results_dir: str | None = setting(None, "test results folder (default: artifacts/results/...)")
-    overwrite: bool = setting(False, "replace an existing results folder")
-    device: str | None = setting(None, "e.g. cpu or cuda:0 (default: cuda:0 if available, else cpu)")
-    device_out: str | None = setting(None, "accepted for compatibility; must equal --device")
-
-
-def decima_encoder(config_path: str, data_root: Path) -> tuple[dict, dict]:
-    """The settings and trained weights of the encoder of the Decima a config describes."""
-    agent = load_config(Path(config_path)).agent
-    gnn = agent.gnn_mlp_kwargs
-    if gnn.get("act_cls") != "LeakyReLU" or gnn.get("act_kwargs", {}).get("negative_slope") != ENCODER_SLOPE:
-        raise InputError(f"{config_path}: the state encoder needs LeakyReLU({ENCODER_SLOPE}) activations, as "
-                         f"Decima's default; this config has {gnn.get('act_cls')} {dict(gnn.get('act_kwargs', {}))}")
-    path = Path(data_root) / agent.state_dict_path
-    if not path.is_file():
-        raise InputError(f"Decima weights {path} (state_dict_path of {config_path}) not found; run "
-                         "../download_data.py --only cjs/models, or point state_dict_path at them")
-    weights, path = load_encoder_weights(agent, data_root)
-    return {"state_feature_dim": agent.embed_dim, "encoder_hidden_dims": list(gnn.hid_dims),
-            "pt_encoder": str(path)}, weights
 
 
 def train(s: Settings, given: dict, device) -> tuple[Path, Settings]:
@@ -134,7 +91,8 @@ def train(s: Settings, given: dict, device) -> tuple[Path, Settings]:
                 "return_scaling": dataset.scaling.to_dict(), "pool_metadata": pool.metadata}
     encoder_weights = None
     if s.pt_encoder_config:
-        encoder_settings, encoder_weights = decima_encoder(s.pt_encoder_config, data_root)
+        encoder_settings, encoder_weights = pretrained_encoder(load_config(Path(s.pt_encoder_config)).agent,
+                                                               s.pt_encoder_config, data_root, ENCODER_SLOPE)
         settings.update(encoder_settings)
     if s.resume:
         model, saved, _ = load_policy(checkpoint, Path(s.plm_dir))
@@ -198,13 +156,7 @@ def main(argv=None):
         raise InputError("nothing to do: pass --train, --test or both")
     if s.test and not s.train and not s.model_dir:
         raise InputError("--test alone needs --model-dir (a policy saved by --train)")
-    device = torch.device(s.device or ("cuda:0" if torch.cuda.is_available() else "cpu"))
-    if s.device_out not in (None, s.device, str(device)):
-        raise InputError("--device-out must equal --device: this implementation keeps the policy on one device")
-    for name in ("num_iters", "num_steps_per_iter", "batch_size", "grad_accum_steps", "eval_per_iter", "K",
-                 "num_seeds", "state_feature_dim"):
-        if getattr(s, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+    device = s.torch_device()
     random.seed(s.seed)
     np.random.seed(s.seed)
     torch.manual_seed(s.seed)

@@ -17,10 +17,12 @@ from .errors import InputError, flag_name
 
 
 def setting(default, help: str, *, aliases: tuple[str, ...] = (), choices=None, kind: str | None = None,
-            required: bool = False):
-    """A dataclass field that is also a flag; list defaults are copied for every instance."""
+            required: bool = False, minimum: int | None = None):
+    """A dataclass field that is also a flag; list defaults are copied for every instance. `minimum`: the
+    smallest value the flag accepts (None, where allowed, is always accepted)."""
     assert kind in (None, "policy", "training")
-    metadata = {"help": help, "aliases": aliases, "choices": choices, "kind": kind, "required": required}
+    metadata = {"help": help, "aliases": aliases, "choices": choices, "kind": kind, "required": required,
+                "minimum": minimum}
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -64,7 +66,12 @@ def build_parser(cls, description: str) -> argparse.ArgumentParser:
 
 def parse(cls, argv, description: str):
     """(settings, the settings given on the command line as a dict)."""
-    given = vars(build_parser(cls, description).parse_args(argv))
+    parser = build_parser(cls, description)
+    given = vars(parser.parse_args(argv))
+    for field in dataclasses.fields(cls):
+        minimum, value = field.metadata["minimum"], given.get(field.name)
+        if minimum is not None and value is not None and value < minimum:
+            parser.error(f"argument {flag_name(field.name)}: must be at least {minimum}, got {value}")
     return cls(**given), given
 
 

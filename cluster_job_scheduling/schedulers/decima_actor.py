@@ -69,10 +69,23 @@ def load_state_dict(path: Path) -> dict:
                          "download it again or give another path", "state_dict_path") from None
 
 
-def load_encoder_weights(agent_config, data_root: Path) -> tuple[dict, Path]:
-    """The trained weights of the encoder of the Decima an agent config describes (its state_dict_path,
-    relative to the data root unless absolute), named as the encoder's own parameters."""
+def pretrained_encoder(agent_config, config_path: str, data_root: Path,
+                       negative_slope: float) -> tuple[dict, dict]:
+    """The sizes and trained weights (named as the encoder's own parameters) of the encoder of the Decima that
+    an agent config describes, for a state encoder with LeakyReLU(negative_slope) activations; its
+    state_dict_path is relative to the data root unless absolute."""
+    gnn = agent_config.gnn_mlp_kwargs
+    if gnn.get("act_cls") != "LeakyReLU" or gnn.get("act_kwargs", {}).get("negative_slope") != negative_slope:
+        raise InputError(f"{config_path}: the state encoder needs LeakyReLU({negative_slope}) activations, as "
+                         f"Decima's default; this config has {gnn.get('act_cls')} {dict(gnn.get('act_kwargs', {}))}",
+                         "pt_encoder_config")
     path = Path(data_root) / agent_config.state_dict_path
-    weights = load_state_dict(path)
-    return {name.removeprefix("encoder."): tensor for name, tensor in weights.items()
-            if name.startswith("encoder.")}, path
+    if not path.is_file():
+        raise InputError(f"Decima weights {path} (state_dict_path of {config_path}) not found; run "
+                         "../download_data.py --only cjs/models, or point state_dict_path at them",
+                         "pt_encoder_config")
+    weights = {name.removeprefix("encoder."): tensor for name, tensor in load_state_dict(path).items()
+               if name.startswith("encoder.")}
+    sizes = {"state_feature_dim": agent_config.embed_dim, "encoder_hidden_dims": list(gnn.hid_dims),
+             "pt_encoder": str(path)}
+    return sizes, weights

@@ -1,0 +1,51 @@
+"""The settings of run_plm.py that both tasks share: the backbone, its adaptation and how the adapted policy
+decides. Each task's run_plm.py adds its own (context, training length, data, evaluation) in a subclass."""
+from dataclasses import dataclass
+
+import torch
+
+from common.errors import InputError
+from common.settings import setting
+
+from .backbones import DEFAULT_PLM_DIR, PLM_TYPES
+
+
+@dataclass
+class LLMSettings:
+    # the backbone and the policy around it
+    plm_type: str = setting("smollm2", "LLM backbone type", choices=list(PLM_TYPES), kind="policy")
+    plm_size: str = setting("135m", "backbone size: a folder name under downloaded_plms/<plm-type>/",
+                            kind="policy")
+    plm_dir: str = setting(str(DEFAULT_PLM_DIR), "where the <plm-type>/<plm-size>/ folders live")
+    rank: int = setting(128, "LoRA rank of the adapters on the attention projections; -1 = full fine-tuning",
+                        aliases=("--peft-rank",), kind="policy")
+    which_layer: int = setting(-1, "early exit after this block (0-based); -1 = use all blocks", kind="policy")
+    freeze_plm: bool = setting(False, "train nothing in the backbone (no LoRA either)", kind="policy")
+    freeze_encoder: bool = setting(False, "do not train the state encoder", kind="policy")
+    # adaptation
+    exp_pool_path: str | None = setting(None, "experience pool (the folder generate_exp_pool.py wrote)",
+                                        kind="training")
+    resume: bool = setting(False, "continue the run in --model-dir from its checkpoint, with its saved settings")
+    grad_accum_steps: int = setting(1, "forward passes per optimizer step", kind="training", minimum=1)
+    lr: float = setting(1e-4, "peak learning rate (AdamW)", kind="training")
+    weight_decay: float = setting(1e-4, "AdamW weight decay", kind="training")
+    warmup_steps: int | None = setting(None, "linear warm-up in optimizer steps (default: 5% of them)",
+                                       kind="training")
+    gamma: float = setting(1.0, "discount of the returns to go", kind="training")
+    scale: float = setting(1000.0, "returns to go are divided by this", kind="training")
+    # decisions
+    target_return_scale: float = setting(1.0, "target return at the start of an episode = the pool's best x this",
+                                         kind="training")
+    sample: bool = setting(False, "sample the actions (seeded) instead of taking the most likely ones",
+                           kind="training")
+    results_dir: str | None = setting(None, "test results folder (default: artifacts/results/...)")
+    overwrite: bool = setting(False, "replace an existing results folder")
+    device: str | None = setting(None, "e.g. cpu or cuda:0 (default: cuda:0 if available, else cpu)")
+    device_out: str | None = setting(None, "accepted for compatibility; must equal --device")
+
+    def torch_device(self) -> torch.device:
+        device = torch.device(self.device or ("cuda:0" if torch.cuda.is_available() else "cpu"))
+        if self.device_out not in (None, self.device, str(device)):
+            raise InputError("must equal the device: this implementation keeps the policy on one device",
+                             "device_out")
+        return device
