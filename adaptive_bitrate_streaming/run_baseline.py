@@ -39,7 +39,7 @@ class Settings:
                                            "<data>/abr/all_models/<model>/nn_model_ep_<epoch>.ckpt)")
     cuda_id: int | None = setting(None, "sets CUDA_VISIBLE_DEVICES (kept for compatibility; the actors run on "
                                         "the CPU)")
-    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else ./data)")
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
     results_dir: str | None = setting(None, "results folder (default: artifacts/results/<trace>_<video>/...)")
     overwrite: bool = setting(False, "replace an existing results folder")
     quiet: bool = setting(False, "no progress bar")

@@ -58,7 +58,7 @@ class Settings(LLMSettings):
     fixed_order: bool = setting(False, "traces in name order and no delay noise", kind="training")
     num_clients: int = setting(32, "streaming clients decided side by side in one batch", kind="training",
                                minimum=1)
-    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else ./data)")
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
 
 
 def trace_count(requested: int, available: int, setting_name: str) -> int:

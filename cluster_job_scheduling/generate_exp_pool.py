@@ -1,11 +1,16 @@
-"""Collect an experience pool of scheduling decisions from Decima, Fair, FIFO, FCFS or a mix.
+"""Collect an experience pool of scheduling decisions from Decima, Fair, FIFO, FCFS, Random or a mix.
 
     python generate_exp_pool.py --scheds decima --pool-size 1000 --complete-episode --seed 1
+    python generate_exp_pool.py --scheds fifo,fair,fcfs --keep-best 1 --pool-size 3000 --complete-episode
 
-Each scheduler plays whole episodes with seeds --seed, --seed + 1, ... (the environment's and the
-scheduler's), in parallel processes, until it has contributed --pool-size / (number of schedulers)
-decisions; with --complete-episode its last episode is kept whole, otherwise it is cut there. The pool is a
-folder (plm_special/experience.py): transitions.npz and metadata.json.
+Job sequences (episode seeds) --seed, --seed + 1, ... are played, in parallel processes, by every scheduler
+--rollouts-per-seed times if it samples its decisions (Decima, Random; rollout r of seed s seeds the
+sampling with (s, r), rollout 0 with s itself, as run_baseline.py does), once if it is deterministic. All episodes are kept, or with --keep-best k only
+the k of each seed with the lowest average JCT (best-of-N: better behaviour on average than any one
+scheduler, for return conditioning to pick). Seeds continue until the pool holds --pool-size decisions;
+with --complete-episode the last episode is kept whole, otherwise it is cut there. The pool is a folder
+(plm_special/experience.py): transitions.npz and metadata.json; its metadata records, per kept episode,
+the seed, scheduler, rollout and average JCT.
 """
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -19,18 +24,26 @@ from common import settings as cli
 from common.errors import InputError, exit_on_input_error
 from common.settings import setting
 from plm_special.experience import DecisionRecorder
-from schedulers import SCHEDULERS, make_scheduler
+from schedulers import SAMPLING, SCHEDULERS, make_scheduler
+from schedulers.exploration import Exploring
 from spark_sched_sim.datasets import resolve_data_root
 from spark_sched_sim.env_settings import EnvSettings, make_env_factory
 from spark_sched_sim.evaluation import run_episodes
 from spark_sched_sim.graph_observation import GraphObserver
+from spark_sched_sim.metrics import average_jct_s
 
 
 @dataclass
 class Settings(EnvSettings):
-    scheds: list[str] = setting(["decima"], "conventional schedulers whose decisions fill the pool, space- or "
-                                            "comma-separated: fair, fifo, fcfs, decima")
-    pool_size: int = setting(1000, "decisions in the pool, split evenly among the schedulers", minimum=1)
+    scheds: list[str] = setting(["decima"], "conventional schedulers that play every seed, space- or "
+                                            "comma-separated: fair, fifo, fcfs, random, decima")
+    rollouts_per_seed: int = setting(1, "episodes each sampling scheduler (Decima, Random) plays per seed, "
+                                        "each with its own sampling seed", minimum=1)
+    explore: float = setting(0.0, "rollouts after the first take a Random decision instead of the scheduler's "
+                                  "with this probability (so deterministic schedulers get rollouts too)")
+    keep_best: int | None = setting(None, "per seed, keep only the k episodes with the lowest average JCT "
+                                          "(default: keep all)", minimum=1)
+    pool_size: int = setting(1000, "decisions in the pool", minimum=1)
     complete_episode: bool = setting(False, "keep each scheduler's last episode whole instead of cutting it")
     seed: int = setting(1, "first episode seed (the environment's and the scheduler's); then seed + 1, ...")
     state_dict_path: str | None = setting(None, "Decima's weights (default: the original model.pt)")
@@ -39,12 +52,18 @@ class Settings(EnvSettings):
     output: str | None = setting(None, "pool folder (default: artifacts/exp_pool/...)")
 
 
-def play_episode(args: Settings, data_root: Path, scheduler_name: str, seed: int) -> list[tuple]:
-    """One episode through the evaluation loop; returns (graph, stage, job, executors - 1, reward, wall time,
-    done) per decision that schedules a stage."""
+def scheduler_seed(seed: int, rollout: int) -> int:
+    return seed if rollout == 0 else int(np.random.SeedSequence([seed, rollout]).generate_state(1)[0])
+
+
+def play_episode(args: Settings, data_root: Path, scheduler_name: str, seed: int, rollout: int):
+    """One episode through the evaluation loop; returns its average JCT and, per decision that schedules a
+    stage, (graph, stage, job, executors - 1, reward, wall time, done)."""
     torch.set_num_threads(1)
-    scheduler = make_scheduler(scheduler_name, args.num_executors, data_root, seed, args.state_dict_path,
-                               device=args.device)
+    scheduler = make_scheduler(scheduler_name, args.num_executors, data_root, scheduler_seed(seed, rollout),
+                               args.state_dict_path, device=args.device)
+    if rollout > 0 and args.explore > 0:
+        scheduler = Exploring(scheduler, args.explore, scheduler_seed(seed, rollout))
     observer, decisions = GraphObserver(args.num_executors), []
 
     def record(env_id, observation, info, action, reward, done):
@@ -56,19 +75,34 @@ def play_episode(args: Settings, data_root: Path, scheduler_name: str, seed: int
         exec_index = min(int(action["num_exec"]), int(graph.exec_caps[job])) - 1
         decisions.append((graph, int(action["stage_idx"]), job, exec_index, reward, info["wall_time"], done))
 
-    run_episodes(make_env_factory(args, data_root), scheduler, [seed], progress=False, on_step=record)
+    jobs = run_episodes(make_env_factory(args, data_root), scheduler, [seed], progress=False, on_step=record)
     if decisions:
         decisions[-1] = decisions[-1][:-1] + (True,)
-    return decisions
+    return average_jct_s(jobs[seed]), decisions
+
+
+def play_seed(args: Settings, data_root: Path, schedulers: list[str], seed: int) -> tuple[list[dict], dict]:
+    """Every scheduler's rollouts of one seed, best (lowest average JCT) first, or the best --keep-best of
+    them; and each scheduler's own average JCT on the seed (its first rollout, without exploration)."""
+    episodes = []
+    for name in schedulers:
+        for rollout in range(args.rollouts_per_seed if name in SAMPLING or args.explore > 0 else 1):
+            jct, decisions = play_episode(args, data_root, name, seed, rollout)
+            episodes.append({"seed": seed, "scheduler": name, "rollout": rollout, "avg_jct_s": jct,
+                             "decisions": decisions})
+    own = {episode["scheduler"]: episode["avg_jct_s"] for episode in episodes if episode["rollout"] == 0}
+    episodes.sort(key=lambda episode: episode["avg_jct_s"])  # stable: ties keep the --scheds order
+    return (episodes[:args.keep_best] if args.keep_best else episodes), own
 
 
 @exit_on_input_error
 def main(argv=None):
     args, _ = cli.parse(Settings, argv, __doc__)
     schedulers = [s for item in args.scheds for s in item.split(",") if s]
-    unknown = [s for s in schedulers if s not in SCHEDULERS or s == "random"]
+    unknown = [s for s in schedulers if s not in SCHEDULERS]
     if unknown or not schedulers:
-        raise InputError(f"unknown scheduler(s) {', '.join(unknown) or '(none)'}; choose from fair, fifo, fcfs, decima")
+        raise InputError(f"unknown scheduler(s) {', '.join(unknown) or '(none)'}; choose from "
+                         f"{', '.join(SCHEDULERS)}", "scheds")
     data_root = resolve_data_root(args.data_dir)
     make_env_factory(args, data_root)  # one clear error for bad settings or data, before any work
     for name in schedulers:
@@ -79,36 +113,43 @@ def main(argv=None):
     if output.exists():
         raise InputError(f"experience pool {output} already exists; remove it or pick another --output")
 
-    recorder, target = DecisionRecorder(), args.pool_size // len(schedulers) or 1
-    episodes = {}
-    with ProcessPoolExecutor(max_workers=args.workers) as pool, tqdm(total=target * len(schedulers),
-                                                                     desc="decisions", unit="step") as bar:
-        for name in schedulers:
-            collected, seed = [], args.seed
-            while len(collected) < target:
-                seeds = list(range(seed, seed + args.workers))
-                results = list(pool.map(play_episode, [args] * len(seeds), [data_root] * len(seeds),
-                                        [name] * len(seeds), seeds))
-                for episode_seed, decisions in zip(seeds, results):
-                    if len(collected) >= target:
+    recorder, kept, own_jcts, seed = DecisionRecorder(), [], [], args.seed
+    with ProcessPoolExecutor(max_workers=args.workers) as workers, \
+            tqdm(total=args.pool_size, desc="decisions", unit="step") as bar:
+        while len(recorder) < args.pool_size:
+            seeds = list(range(seed, seed + args.workers))
+            for episodes, own in workers.map(play_seed, [args] * len(seeds), [data_root] * len(seeds),
+                                             [schedulers] * len(seeds), seeds):
+                if len(recorder) < args.pool_size:
+                    own_jcts.append(own)
+                for episode in episodes:
+                    room = args.pool_size - len(recorder)
+                    if room <= 0:
                         break
-                    room = len(decisions) if args.complete_episode else target - len(collected)
-                    collected += decisions[:room]
-                    episodes.setdefault(name, []).append(episode_seed)
+                    decisions = episode.pop("decisions")
+                    decisions = decisions if args.complete_episode else decisions[:room]
+                    if not decisions:
+                        continue
+                    decisions[-1] = decisions[-1][:-1] + (True,)  # a cut episode still ends
+                    for decision in decisions:
+                        recorder.add(*decision)
+                    kept.append(episode)
                     bar.update(min(room, len(decisions)))
-                seed += args.workers
-            collected[-1] = collected[-1][:-1] + (True,)  # a cut episode still ends the scheduler's part
-            for decision in collected:
-                recorder.add(*decision)
+            seed += args.workers
     pool = recorder.to_pool({
-        "source_schedulers": schedulers, "episode_seeds": episodes, "dataset": args.dataset,
+        "source_schedulers": schedulers, "rollouts_per_seed": args.rollouts_per_seed, "keep_best": args.keep_best,
+        "episodes": kept, "pool_avg_jct_s": float(np.mean([e["avg_jct_s"] for e in kept])),
+        "scheduler_avg_jct_s": {name: float(np.mean([own[name] for own in own_jcts])) for name in schedulers},
+        "dataset": args.dataset,
         "num_executors": args.num_executors, "job_arrival_cap": args.job_arrival_cap,
         "job_arrival_rate": args.job_arrival_rate, "moving_delay": args.moving_delay,
         "warmup_delay": args.warmup_delay, "complete_episode": args.complete_episode, "data_root": str(data_root),
     })
     pool.save(output)
     stats = pool.statistics()
-    print(f"pool {output}: {stats['num_transitions']} decisions, {stats['num_episodes']} episodes, "
+    own = ", ".join(f"{name} {jct:.2f} s" for name, jct in pool.metadata["scheduler_avg_jct_s"].items())
+    print(f"pool {output}: {stats['num_transitions']} decisions, {stats['num_episodes']} episodes of "
+          f"{len(own_jcts)} seeds, average JCT {pool.metadata['pool_avg_jct_s']:.2f} s ({own} on the same seeds), "
           f"reward {stats['reward_min']:.0f}..{stats['reward_max']:.0f}, "
           f"up to {stats['max_schedulable_stages']} schedulable stages")
 

@@ -1,15 +1,17 @@
 """The main job's CJS part on the embedded default: synthetic job DAGs, a small cluster, then a JCT table.
 
-    python quickstart.py [--models-from DATA_ROOT]
+    python quickstart.py [--public-data DATA_ROOT]
 
 1. generates the synthetic data set into artifacts/quickstart/data (once; same seed, same files);
-2. evaluates FIFO, Fair and Decima (its original weights are looked up under --models-from, a data root such
-   as the one download_data.py fills; without them Decima is skipped) on test seeds 1..5;
-3. Trailblazer: an experience pool from Decima (from Fair without its weights), a short adaptation of
-   SmolLM2-135M (early exit after block 3, LoRA rank 32) with model selection on seed 1001, and its test on
-   seeds 1..5; an interrupted adaptation resumes;
-4. prints the table and writes it to artifacts/quickstart/cjs_table.csv.
+2. evaluates FIFO and Fair on test seeds 1..5, and Decima if its weights are in the public data root
+   (--public-data; default $TRAILBLAZER_DATA, else the repository's data/, where download_data.py writes);
+3. Trailblazer: a best-of-N experience pool (every training seed played by FIFO and Fair, and by exploring
+   rollouts of both; the episode with the lowest average JCT of each seed kept), a short adaptation of
+   SmolLM2-135M with model selection on validation seeds, and its test on seeds 1..5; an interrupted
+   adaptation resumes. The pool and adaptation do not depend on the public data;
+4. prints the table, what each row is, and writes the table to artifacts/quickstart/cjs_table.csv.
 """
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,19 +23,28 @@ import run_plm
 from common import settings as cli
 from common.errors import exit_on_input_error
 from common.settings import setting
+from spark_sched_sim.datasets import resolve_data_root
 from spark_sched_sim.synthetic import generate
 
 SETTING = ["--dataset", "synthetic", "--num-executors", "20", "--job-arrival-cap", "30"]
 TEST = ["--seed", "1", "--num-seeds", "5"]
+TEACHERS, ROLLOUTS, EXPLORE, POOL_SIZE, POOL_SEED = "fifo,fair", 8, 0.05, 6000, 100
+ITERATIONS, STEPS, BATCH_SIZE = 2, 240, 4
 ADAPTATION = ["--plm-type", "smollm2", "--plm-size", "135m", "--which-layer", "3", "--peft-rank", "32", "--K", "20",
-              "--num-iters", "3", "--num-steps-per-iter", "240", "--batch-size", "8", "--lr", "5e-4",
-              "--valid-seeds", "1001"]
+              "--num-iters", str(ITERATIONS), "--num-steps-per-iter", str(STEPS), "--batch-size", str(BATCH_SIZE),
+              "--lr", "1e-3", "--warmup-steps", "9", "--valid-seeds", "1001"]
+ROLES = {
+    "fifo": "baseline: the original's FIFO (each job capped at half the executors); a teacher of the pool",
+    "fair": "baseline: Fair (each job capped at executors / active jobs); a teacher of the pool",
+    "decima": "baseline: Decima (public weights; not in the pool, for reference)",
+}
 
 
 @dataclass
 class Settings:
     output_dir: str = setting("artifacts/quickstart", "data, pool, adapted policy, results and the table go here")
-    models_from: str | None = setting(None, "a data root holding cjs/models/decima/model.pt (for Decima)")
+    public_data: str | None = setting(None, "data root with the public Decima weights (Decima's row); default: "
+                                            "$TRAILBLAZER_DATA, else the repository's data/")
 
 
 @exit_on_input_error
@@ -44,11 +55,11 @@ def main(argv=None):
     if not (data_root / "cjs" / "synthetic").is_dir():
         print(f"generated {generate(data_root, 'synthetic', seed=0)}")
     data = ["--data-dir", str(data_root)]
-    decima = Path(args.models_from) / "cjs/models/decima/model.pt" if args.models_from else None
-    schedulers = ["fifo", "fair"] + (["decima"] if decima and decima.is_file() else [])
+    decima = resolve_data_root(args.public_data) / "cjs/models/decima/model.pt"
+    schedulers = ["fifo", "fair"] + (["decima"] if decima.is_file() else [])
     if "decima" not in schedulers:
-        print("decima: skipped, no weights (python ../download_data.py --only cjs/models, then --models-from "
-              "../cluster_job_scheduling/data); the pool comes from Fair")
+        print(f"decima: skipped, no weights at {decima} (`make download` fetches them; or "
+              "`make demo DATA=<data root>`)")
 
     rows = {}
     for name in schedulers:
@@ -56,12 +67,11 @@ def main(argv=None):
         rows[name] = run_baseline.main(["--sched", name, *SETTING, *TEST, *data, *weights, "--results-dir",
                                         str(results / name), "--overwrite", "--quiet"])
 
-    source = "decima" if "decima" in schedulers else "fair"
-    pool = output / f"pool_{source}"
+    pool = output / "pool_best_of_n"
     if not pool.exists():
-        weights = ["--state-dict-path", str(decima)] if source == "decima" else []
-        generate_exp_pool.main(["--scheds", source, "--pool-size", "3000", "--complete-episode", "--seed", "100",
-                                *SETTING, *data, *weights, "--output", str(pool)])
+        generate_exp_pool.main(["--scheds", TEACHERS, "--rollouts-per-seed", str(ROLLOUTS), "--explore",
+                                str(EXPLORE), "--keep-best", "1", "--pool-size", str(POOL_SIZE), "--complete-episode",
+                                "--seed", str(POOL_SEED), *SETTING, *data, "--output", str(pool)])
     run = output / "trailblazer"
     common = [*SETTING, *TEST, *data, "--model-dir", str(run), "--results-dir", str(results / "trailblazer"),
               "--overwrite"]
@@ -70,6 +80,12 @@ def main(argv=None):
         run_plm.main(["--train", "--exp-pool-path", str(pool), *ADAPTATION, *common, *resume])
         (output / "trailblazer.done").touch()
     rows["trailblazer"] = run_plm.main(["--test", *common])
+    metadata = json.loads((pool / "metadata.json").read_text())
+    roles = {**ROLES, "trailblazer": (
+        f"SmolLM2-135M (early exit after block 3, LoRA rank 32) adapted on a best-of-{2 * ROLLOUTS} pool "
+        f"({metadata['statistics']['num_episodes']} seeds, each the best of FIFO, Fair and {ROLLOUTS - 1} "
+        f"exploring rollouts of each; average JCT {metadata['pool_avg_jct_s']:.1f} s): {ITERATIONS} iterations "
+        f"of {STEPS // BATCH_SIZE} batches of {BATCH_SIZE} windows, the best iteration on seed 1001")}
 
     table = pd.DataFrame({name: {"average JCT (s)": s["avg_jct_s"], "std across seeds (s)": s["std_jct_s_across_seeds"]}
                           for name, s in rows.items()}).T
@@ -77,6 +93,8 @@ def main(argv=None):
     table.to_csv(output / "cjs_table.csv")
     print("\nCJS on synthetic DAGs (20 executors, 30 jobs, seeds 1..5):")
     print(table.to_string(float_format=lambda x: f"{x:.2f}"))
+    for name in rows:
+        print(f"  {name}: {roles[name]}")
     print(f"written to {output / 'cjs_table.csv'}")
 
 

@@ -30,7 +30,7 @@ TRAINER_KEYS = ["seed", "num_iterations", "num_sequences", "num_rollouts", "chec
 class Settings:
     config: str | None = setting(None, "YAML config of Decima's PPO training (agent, env, trainer sections)",
                                  aliases=("-f", "--file"), required=True)
-    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else ./data)")
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
     out_dir: str | None = setting(None, "run folder (default: the config's trainer.artifacts_dir)")
     resume: bool = setting(False, "continue from <out-dir>/latest")
     init_from: str | None = setting(None, "start from these Decima weights instead of from scratch")

@@ -15,17 +15,17 @@ from common.errors import InputError
 
 from .constants import BITRATE_LEVELS, TOTAL_VIDEO_CHUNKS
 
-TREE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_ROOT = Path(__file__).resolve().parent.parent.parent / "data"  # one root for both task trees
 POINTER_FILE = "mahimahi_ptrs.pkl"
 
 
 def resolve_data_root(data_dir: str | None = None) -> Path:
-    """`--data-dir`, else $TRAILBLAZER_DATA, else the tree's own data/ folder."""
+    """`--data-dir`, else $TRAILBLAZER_DATA, else the repository's data/ folder (where download_data.py writes)."""
     if data_dir:
         return Path(data_dir).expanduser()
     if os.environ.get("TRAILBLAZER_DATA"):
         return Path(os.environ["TRAILBLAZER_DATA"]).expanduser()
-    return TREE_DIR / "data"
+    return DEFAULT_DATA_ROOT
 
 
 @dataclass

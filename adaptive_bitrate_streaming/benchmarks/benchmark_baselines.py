@@ -30,7 +30,7 @@ def timed(policy, trace_set, video, schedule) -> tuple[float, int]:
 
 @dataclass
 class Settings:
-    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else ./data)")
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
     trace: str = setting("fcc-test", "trace set streamed (all traces, fixed order)")
     video: str = setting("video1", "video streamed")
 

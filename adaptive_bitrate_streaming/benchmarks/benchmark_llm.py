@@ -80,7 +80,7 @@ class Settings:
     which_layer: int = setting(-1, "early exit of the timed decisions; -1 = all 30 blocks")
     rank: int = setting(128, "LoRA rank (folded into the weights before timing, as --test does)")
     w: int = setting(20, "context window in decision steps")
-    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else ./data)")
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
     trace: str = setting("fcc-test", "trace set of the timed episodes")
     video: str = setting("video1", "video of the timed episodes")
     episodes: int = setting(2, "episodes timed")

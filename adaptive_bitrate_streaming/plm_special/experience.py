@@ -12,14 +12,13 @@ Pools written by the original code (a pickled `ExperiencePool`) are read through
 """
 import json
 import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from common.errors import InputError
-from common.files import atomic_folder
+from common.files import atomic_folder, read_pool_folder
 
 FORMAT_VERSION = 1
 TASK = "abr"
@@ -99,12 +98,7 @@ def load_pool(path: Path) -> ExperiencePool:
     if not (folder / "metadata.json").is_file() or not (folder / "transitions.npz").is_file():
         raise InputError(f"{folder} is not an experience pool (needs metadata.json and transitions.npz); "
                          "make one with generate_exp_pool.py")
-    try:
-        metadata = json.loads((folder / "metadata.json").read_text())
-        with np.load(folder / "transitions.npz", allow_pickle=False) as data:
-            arrays = {name: data[name] for name in ARRAYS}
-    except (ValueError, KeyError, OSError, zipfile.BadZipFile, EOFError) as error:
-        raise InputError(f"experience pool {folder} is damaged or truncated ({error}); generate it again") from None
+    metadata, arrays = read_pool_folder(folder, ARRAYS)
     if metadata.get("task") != TASK or metadata.get("state_layout") != STATE_LAYOUT:
         raise InputError(f"{folder} is a pool for task '{metadata.get('task')}' with state layout "
                          f"'{metadata.get('state_layout')}', not {TASK}/{STATE_LAYOUT}")

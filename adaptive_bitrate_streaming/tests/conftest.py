@@ -23,7 +23,9 @@ def real_data() -> Path:
     """Data root holding the public ABR data (../shared/data in CI), from $TRAILBLAZER_TEST_DATA."""
     root = _test_data_root()
     if root is None or not (root / "abr").is_dir():
-        message = f"public ABR data not found (TRAILBLAZER_TEST_DATA={root})"
+        message = (f"public ABR data not found: no abr/ folder under TRAILBLAZER_TEST_DATA={root}" if root else
+                   "public ABR data not found: TRAILBLAZER_TEST_DATA is not set (make test sets it from DATA, "
+                   "a data root such as download_data.py fills)")
         if os.environ.get("TRAILBLAZER_REQUIRE_TEST_DATA") == "1":
             pytest.fail(message)
         pytest.skip(message)

@@ -25,7 +25,9 @@ def test_mirror_verify_and_resume(real_data, tmp_path):
     checkpoint = next((root / "abr/all_models/genet").glob("*.data-*"))
     checkpoint.write_bytes(checkpoint.read_bytes()[:100])
     (root / "abr/videos/video1_sizes/video_size_0").unlink()
-    assert download("--check", "--data-dir", str(root), *only).returncode == 1
+    check = download("--check", "--data-dir", str(root), *only)
+    assert check.returncode == 1 and "2 missing" in check.stdout
+    assert check.stderr.strip().splitlines()[-1] == "run the same command without --check to download what is missing"
     result = download("--source", str(real_data), "--data-dir", str(root), *only)
     assert result.returncode == 0 and "7 files already present, 2 fetched, 0 missing" in result.stdout
     assert download("--check", "--data-dir", str(root), *only).returncode == 0
@@ -43,6 +45,20 @@ def test_reports_what_the_source_lacks_or_gets_wrong(real_data, tmp_path):
     assert "video2_sizes/video_size_2: " in result.stdout
     assert not (tmp_path / "root/abr/videos/video2_sizes/video_size_1").exists()
     assert not list((tmp_path / "root").rglob("*.part"))
+
+
+def test_one_default_data_root_for_both_trees(monkeypatch):
+    """download_data.py writes where the trees read by default: the repository's data/ folder (the CJS
+    tree's test_datasets.py checks its side)."""
+    import importlib.util
+
+    monkeypatch.delenv("TRAILBLAZER_DATA", raising=False)
+    spec = importlib.util.spec_from_file_location("download_data", SCRIPT)
+    download_data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(download_data)
+    from abr_sim.datasets import resolve_data_root
+
+    assert download_data.data_root(None) == resolve_data_root() == TREE.parent / "data"
 
 
 def test_unknown_prefix_is_one_clear_error(tmp_path):

@@ -117,7 +117,13 @@ def test_damaged_or_foreign_pools_are_refused(small_pool, tmp_path):
     shutil.copytree(small_pool, damaged)
     data = (damaged / "transitions.npz").read_bytes()
     (damaged / "transitions.npz").write_bytes(data[: len(data) // 2])
-    with pytest.raises(InputError, match="damaged or truncated"):
+    with pytest.raises(InputError, match="is damaged: transitions.npz is not a complete NumPy archive"):
+        load_pool(damaged)
+    (damaged / "transitions.npz").write_text("not an archive")  # numpy would suggest allow_pickle here
+    with pytest.raises(InputError, match="not a complete NumPy archive .*build it again with generate_exp_pool.py"):
+        load_pool(damaged)
+    (damaged / "metadata.json").write_text("{")
+    with pytest.raises(InputError, match="metadata.json is not readable JSON"):
         load_pool(damaged)
     with pytest.raises(InputError, match="not an experience pool"):
         load_pool(tmp_path)

@@ -109,8 +109,8 @@ def test_bad_pools(tiny_plms, synthetic_data, small_pool, tmp_path):
     (truncated / "metadata.json").write_text((small_pool / "metadata.json").read_text())
     (truncated / "transitions.npz").write_bytes((small_pool / "transitions.npz").read_bytes()[:5000])
     (tmp_path / "not_a_pool.pkl").write_bytes(b"hello")
-    for pool, needle in ((truncated, "damaged or truncated"), (tmp_path / "not_a_pool.pkl", "not an experience pool"),
-                         (tmp_path, "not an experience pool")):
+    for pool, needle in ((truncated, "is damaged: transitions.npz is not a complete NumPy archive"),
+                         (tmp_path / "not_a_pool.pkl", "not an experience pool"), (tmp_path, "not an experience pool")):
         result = run_script("run_plm.py", "--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--exp-pool-path",
                             str(pool), "--model-dir", str(tmp_path / "m"), *common(tiny_plms, synthetic_data))
         assert_one_line_error(result, needle)

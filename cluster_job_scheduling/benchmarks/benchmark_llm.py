@@ -49,7 +49,7 @@ class Settings:
     which_layer: int = setting(5, "early exit of the timed scheduler")
     K: int = setting(20, "context window in decision steps")
     decisions: int = setting(300, "decisions timed per context mode")
-    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else ./data)")
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
 
 
 def main():

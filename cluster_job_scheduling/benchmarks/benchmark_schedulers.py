@@ -40,7 +40,7 @@ def episode(templates, scheduler, seed=666):
 
 @dataclass
 class Settings:
-    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else ./data)")
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
 
 
 def main():

@@ -1,10 +1,17 @@
 """Atomic writes: files and folders are filled under a temporary name and renamed into place when complete,
-so an interrupted run never leaves half a result, pool, model or data set behind."""
+so an interrupted run never leaves half a result, pool, model or data set behind; and reading a pool folder
+back with one clear error when it is damaged."""
+import json
 import os
 import shutil
 import uuid
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
 
 
 def _temporary_name(target: Path, kind: str) -> Path:
@@ -39,3 +46,23 @@ def atomic_write_text(path: Path, text: str) -> None:
     temporary = _temporary_name(path, "tmp")
     temporary.write_text(text)
     os.replace(temporary, path)
+
+
+def read_pool_folder(folder: Path, array_names) -> tuple[dict, dict]:
+    """metadata.json and the named arrays of transitions.npz of an experience pool folder; a damaged or
+    truncated file is one InputError that says which and how to rebuild the pool."""
+    def damaged(what):
+        return InputError(f"experience pool {folder} is damaged: {what}; remove it and build it again with "
+                          "generate_exp_pool.py")
+    try:
+        metadata = json.loads((folder / "metadata.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise damaged("metadata.json is not readable JSON") from None
+    try:
+        with np.load(folder / "transitions.npz", allow_pickle=False) as data:
+            missing = [name for name in array_names if name not in data.files]
+            if missing:
+                raise damaged(f"transitions.npz lacks {', '.join(missing)}")
+            return metadata, {name: data[name] for name in array_names}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError):
+        raise damaged("transitions.npz is not a complete NumPy archive (.npz)") from None

@@ -13,14 +13,13 @@ so their arrays are concatenated and cut by offsets:
 Decisions that schedule nothing (stage -1, which heuristics sometimes return) are not stored.
 """
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from common.errors import InputError
-from common.files import atomic_folder
+from common.files import atomic_folder, read_pool_folder
 from spark_sched_sim.graph_observation import NUM_FEATURES, GraphObservation, level_edge_masks
 
 FORMAT_VERSION = 1
@@ -39,6 +38,9 @@ class DecisionRecorder:
     rewards: list = field(default_factory=list)
     wall_times: list = field(default_factory=list)
     dones: list = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rewards)
 
     def add(self, graph: GraphObservation, stage: int, job: int, exec_index: int, reward: float, wall_time: float,
             done: bool) -> None:
@@ -118,12 +120,7 @@ def load_pool(path: Path) -> SchedulingPool:
     if not (folder / "metadata.json").is_file() or not (folder / "transitions.npz").is_file():
         raise InputError(f"{folder} is not an experience pool (needs metadata.json and transitions.npz); "
                          "make one with generate_exp_pool.py")
-    try:
-        metadata = json.loads((folder / "metadata.json").read_text())
-        with np.load(folder / "transitions.npz", allow_pickle=False) as data:
-            arrays = {name: data[name] for name in ARRAYS}
-    except (ValueError, KeyError, OSError, zipfile.BadZipFile, EOFError) as error:
-        raise InputError(f"experience pool {folder} is damaged or truncated ({error}); generate it again") from None
+    metadata, arrays = read_pool_folder(folder, ARRAYS)
     if metadata.get("task") != TASK or metadata.get("state_layout") != STATE_LAYOUT:
         raise InputError(f"{folder} is a pool for task '{metadata.get('task')}' with state layout "
                          f"'{metadata.get('state_layout')}', not {TASK}/{STATE_LAYOUT}")

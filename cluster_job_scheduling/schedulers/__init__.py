@@ -11,6 +11,7 @@ from .heuristics import FirstComeFirstServed, RandomScheduler, RoundRobin
 from .scheduler import Scheduler
 
 SCHEDULERS = ["fair", "fifo", "fcfs", "random", "decima"]
+SAMPLING = {"random", "decima"}  # schedulers whose decisions are drawn from their seeded generator
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "decima_tpch.yaml"
 
 

@@ -19,7 +19,7 @@ class EnvSettings:
     warmup_delay: float = setting(1000.0, "ms added to the first task of an idle executor when no 'fresh' "
                                           "duration is recorded")
     dataset: str = setting("tpch", "job DAGs: tpch, synthetic, or any folder under <data>/cjs/")
-    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else ./data)")
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
     render_mode: str | None = setting(None, "accepted for compatibility (no rendering)", choices=[None])
 
     def env_kwargs(self) -> dict:

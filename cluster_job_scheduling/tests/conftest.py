@@ -15,7 +15,9 @@ def real_data() -> Path:
     value = os.environ.get("TRAILBLAZER_TEST_DATA")
     root = Path(value) if value else None
     if root is None or not (root / "cjs").is_dir():
-        message = f"public CJS data not found (TRAILBLAZER_TEST_DATA={root})"
+        message = (f"public CJS data not found: no cjs/ folder under TRAILBLAZER_TEST_DATA={root}" if root else
+                   "public CJS data not found: TRAILBLAZER_TEST_DATA is not set (make test sets it from DATA, "
+                   "a data root such as download_data.py fills)")
         if os.environ.get("TRAILBLAZER_REQUIRE_TEST_DATA") == "1":
             pytest.fail(message)
         pytest.skip(message)

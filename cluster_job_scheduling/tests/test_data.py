@@ -1,10 +1,12 @@
 import hashlib
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from spark_sched_sim.datasets import load_dataset, load_template
+from conftest import TREE
+from spark_sched_sim.datasets import load_dataset, load_template, resolve_data_root
 from common.errors import InputError
 from spark_sched_sim.synthetic import generate
 
@@ -12,6 +14,14 @@ from spark_sched_sim.synthetic import generate
 def digest(folder):
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     return hashlib.sha256(b"".join(p.name.encode() + p.read_bytes() for p in files)).hexdigest()
+
+
+def test_default_data_root_is_the_repositorys(monkeypatch, tmp_path):
+    """Where download_data.py writes by default, shared with the ABR tree (its test_download.py)."""
+    monkeypatch.delenv("TRAILBLAZER_DATA", raising=False)
+    assert resolve_data_root() == TREE.parent / "data"
+    monkeypatch.setenv("TRAILBLAZER_DATA", str(tmp_path))
+    assert resolve_data_root() == tmp_path and resolve_data_root("x") == Path("x")
 
 
 def test_tpch_templates(real_data):

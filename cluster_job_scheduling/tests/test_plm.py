@@ -184,7 +184,7 @@ def test_pools_of_another_task_or_layout_are_refused(tiny_plms, synthetic_data, 
     (tmp_path / "cut" / "transitions.npz").write_bytes((small_pool / "transitions.npz").read_bytes()[:3000])
     result = run_script("run_plm.py", "--train", "--plm-type", "llama", "--plm-size", "tiny", "--exp-pool-path",
                         str(tmp_path / "cut"), "--model-dir", str(tmp_path / "m"), *common(tiny_plms, synthetic_data))
-    assert_one_line_error(result, "damaged or truncated")
+    assert_one_line_error(result, "is damaged: transitions.npz is not a complete NumPy archive")
 
 
 def test_saved_policy_only_loads_into_its_backbone(tiny_plms, synthetic_data, small_pool, tmp_path):

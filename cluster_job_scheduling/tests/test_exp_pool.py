@@ -1,0 +1,52 @@
+"""generate_exp_pool.py: best-of-N pools keep, per seed, the episode with the lowest average JCT."""
+import json
+
+from conftest import run_script
+from generate_exp_pool import scheduler_seed
+from plm_special.experience import load_pool
+from schedulers import make_scheduler
+from spark_sched_sim.env_settings import EnvSettings, make_env_factory
+from spark_sched_sim.evaluation import run_episodes
+from spark_sched_sim.metrics import average_jct_s
+
+CLUSTER = ["--dataset", "synthetic", "--num-executors", "10", "--job-arrival-cap", "3"]
+
+
+def episode_jct(data_root, name, seed, rollout):
+    settings = EnvSettings(dataset="synthetic", num_executors=10, job_arrival_cap=3)
+    scheduler = make_scheduler(name, 10, data_root, scheduler_seed(seed, rollout))
+    jobs = run_episodes(make_env_factory(settings, data_root), scheduler, [seed], progress=False)
+    return average_jct_s(jobs[seed])
+
+
+def test_best_of_n_keeps_each_seeds_best_episode(synthetic_data, tmp_path):
+    output = tmp_path / "pool"
+    result = run_script("generate_exp_pool.py", "--scheds", "fifo,fair,random", "--rollouts-per-seed", "3",
+                        "--keep-best", "1", "--pool-size", "100", "--complete-episode", "--seed", "7", *CLUSTER,
+                        "--data-dir", str(synthetic_data), "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    metadata = json.loads((output / "metadata.json").read_text())
+    kept = metadata["episodes"]
+    assert [e["seed"] for e in kept] == list(range(7, 7 + len(kept))) and len(kept) >= 3
+    for episode in kept:  # fifo and fair once (deterministic), random three times with its own seeds
+        candidates = {(name, rollout): episode_jct(synthetic_data, name, episode["seed"], rollout)
+                      for name, rollouts in (("fifo", 1), ("fair", 1), ("random", 3)) for rollout in range(rollouts)}
+        best = min(candidates, key=candidates.get)
+        assert (episode["scheduler"], episode["rollout"]) == best
+        assert abs(episode["avg_jct_s"] - candidates[best]) < 1e-9
+    pool = load_pool(output)
+    assert len(pool.episodes()) == len(kept) and len(pool) >= 100
+    assert abs(metadata["pool_avg_jct_s"] - sum(e["avg_jct_s"] for e in kept) / len(kept)) < 1e-9
+
+
+def test_without_keep_best_every_episode_is_kept_and_the_last_one_cut(synthetic_data, tmp_path):
+    output = tmp_path / "pool"
+    result = run_script("generate_exp_pool.py", "--scheds", "fifo,random", "--rollouts-per-seed", "2",
+                        "--pool-size", "400", "--seed", "3", *CLUSTER, "--data-dir", str(synthetic_data),
+                        "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    kept = json.loads((output / "metadata.json").read_text())["episodes"]
+    assert sorted((e["scheduler"], e["rollout"]) for e in kept if e["seed"] == 3) == \
+        [("fifo", 0), ("random", 0), ("random", 1)]
+    pool = load_pool(output)
+    assert len(pool) == 400 and pool.arrays["dones"][-1] and len(pool.episodes()) == len(kept)
