@@ -49,8 +49,8 @@ def save_policy(model: OfflineRLPolicy, settings: dict, folder: Path, training_s
 def read_settings(folder: Path) -> dict:
     path = Path(folder) / "settings.json"
     if not path.is_file():
-        raise InputError(f"{folder} is not a saved policy (no settings.json); pass a folder that training wrote "
-                         "(its best_model/ or checkpoint/)", "model_dir")
+        raise InputError(f"{folder} is not a saved policy (no settings.json); pass a folder that run_plm.py's "
+                         "training wrote (the run folder, its best_model/ or checkpoint/)", "model_dir")
     return json.loads(path.read_text())
 
 

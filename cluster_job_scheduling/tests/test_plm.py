@@ -169,6 +169,12 @@ def test_bad_input(tiny_plms, synthetic_data, small_pool, tmp_path, flags, needl
     assert not (tmp_path / "m").exists()
 
 
+def test_testing_a_folder_that_is_no_policy_says_what_to_pass(tiny_plms, synthetic_data, tmp_path):
+    result = run_script("run_plm.py", "--test", "--model-dir", str(tmp_path), *common(tiny_plms, synthetic_data))
+    assert_one_line_error(result, "--model-dir:", "is not a saved policy", "run_plm.py's training wrote")
+    assert "--adapt" not in result.stderr
+
+
 def test_pools_of_another_task_or_layout_are_refused(tiny_plms, synthetic_data, small_pool, tmp_path):
     import shutil
 
