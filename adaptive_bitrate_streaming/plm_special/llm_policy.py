@@ -61,17 +61,26 @@ class LLMPolicy(Policy):
     def act(self, observation, client: int = 0) -> int:
         return self.act_batch([observation], [client])[0]
 
+    def follow(self, observation, client: int, action: int) -> None:
+        """A step decided by another policy (APC's fast one) enters the client's context with the action that
+        was actually taken, so that the LLM's next decision sees the episode as it happened."""
+        self._extend(observation, client).actions.append(action)
+        if self.group is not None and client in self.group.clients:
+            self.group = None
+
+    def _extend(self, observation, client: int) -> ClientContext:
+        """The client's context with the step of this observation added (its state and target return)."""
+        context = self.contexts.setdefault(client, ClientContext(self.initial_target))
+        if context.states:  # chunk 0's QoE is not counted, as in the original
+            context.target_return -= self.scaling.process_reward(observation.reward)
+        context.states.append(np.asarray(observation.state, dtype=np.float32))
+        context.returns.append(context.target_return)
+        return context
+
     @torch.inference_mode()
     def act_batch(self, observations: Sequence, clients: Sequence[int]) -> list[int]:
         clients = tuple(clients)
-        contexts = []
-        for observation, client in zip(observations, clients):
-            context = self.contexts.setdefault(client, ClientContext(self.initial_target))
-            if context.states:  # chunk 0's QoE is not counted, as in the original
-                context.target_return -= self.scaling.process_reward(observation.reward)
-            context.states.append(np.asarray(observation.state, dtype=np.float32))
-            context.returns.append(context.target_return)
-            contexts.append(context)
+        contexts = [self._extend(observation, client) for observation, client in zip(observations, clients)]
         steps = len(contexts[0].states)
         same_step = all(len(c.states) == steps for c in contexts)
         continuing = self.group is not None and self.group.clients == clients and self.group.steps == steps - 1
@@ -79,11 +88,20 @@ class LLMPolicy(Policy):
             logits = self._decide_incrementally(contexts, clients, steps)
         else:
             self.group = None
-            logits = torch.cat([self._decide_from_scratch([c]) for c in contexts])
+            logits = self._decide_from_scratch_by_step(contexts)
         actions = self._choose(logits)
         for context, action in zip(contexts, actions):
             context.actions.append(action)
         return actions
+
+    def _decide_from_scratch_by_step(self, contexts):
+        """Recompute every context, those at the same step in one forward pass; logits in the given order."""
+        logits = [None] * len(contexts)
+        for steps in sorted({len(c.states) for c in contexts}):
+            indices = [i for i, c in enumerate(contexts) if len(c.states) == steps]
+            for i, row in zip(indices, self._decide_from_scratch([contexts[i] for i in indices])):
+                logits[i] = row
+        return torch.stack(logits)
 
     def _decide_incrementally(self, contexts, clients, steps):
         states = torch.from_numpy(np.stack([c.states[-1] for c in contexts])).to(self.device)

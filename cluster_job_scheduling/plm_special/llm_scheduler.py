@@ -34,6 +34,7 @@ class Context:
     steps: list = field(default_factory=list)
     history: list = field(default_factory=list)  # token embeddings ("window" and "full" modes)
     next_position: int = 0
+    queued: list = field(default_factory=list)  # (tokens, steps) of steps another scheduler decided, not yet fed
 
 
 class LLMScheduler(Scheduler):
@@ -59,7 +60,16 @@ class LLMScheduler(Scheduler):
         self.contexts[env_id].target_return -= self.scaling.process_reward(reward)
 
     def _forward(self, context: Context, tokens: torch.Tensor, steps: list[int]) -> torch.Tensor:
-        """Hidden states (q, E) of `tokens` (q, E) of the given decision steps, after everything before."""
+        """Hidden states (q, E) of `tokens` (q, E) of the given decision steps, after everything before
+        (queued steps first: they are fed in the same pass)."""
+        count = len(steps)
+        if context.queued:
+            tokens = torch.cat([queued for queued, _ in context.queued] + [tokens])
+            steps = [step for _, queued_steps in context.queued for step in queued_steps] + steps
+            context.queued = []
+        return self._feed(context, tokens, steps)[-count:]
+
+    def _feed(self, context: Context, tokens: torch.Tensor, steps: list[int]) -> torch.Tensor:
         K, model = self.model.K, self.model
         query_steps = torch.tensor(steps, device=self.device)
         if self.mode == "cache":
@@ -99,14 +109,10 @@ class LLMScheduler(Scheduler):
             return int(torch.argmax(scores))
         return int(torch.multinomial(torch.softmax(scores.float().cpu(), 0), 1, generator=self.generator))
 
-    @torch.inference_mode()
-    def act(self, observation, env_id=0):
-        if env_id not in self.contexts:
-            self.reset(env_id)
-        context, model = self.contexts[env_id], self.model
-        graph = self.observers[env_id](observation)
+    def _step_tokens(self, context: Context, graph):
+        """The tokens [a_(t-1), R_t, stage tokens] of this step with their steps, and what choosing needs."""
+        model, t = self.model, context.timestep
         stage_features, job_features = model.encode_graphs([graph])
-        t = context.timestep
         t_emb = model.timestep_embedding(torch.tensor([t], device=self.device))
         stage_tokens = model.embed_stage(stage_features) + t_emb
         tokens = [model.embed_return(torch.tensor([[context.target_return]], device=self.device)) + t_emb,
@@ -115,18 +121,48 @@ class LLMScheduler(Scheduler):
         if context.pending_action is not None:
             tokens.insert(0, context.pending_action[None])
             steps.insert(0, t - 1)
-        hidden = self._forward(context, torch.cat(tokens), steps)
-        stage_index = self._choose(model.stage_scores(hidden[-1], hidden[-len(stage_tokens):]))
+        return torch.cat(tokens), steps, len(stage_tokens), job_features, t_emb
+
+    def _end_step(self, context: Context, stage_index: int, num_stages: int, exec_index: int, t_emb) -> None:
+        context.pending_action = self.model.action_embedding(
+            torch.tensor(stage_index / num_stages, device=self.device),
+            torch.tensor(exec_index / self.model.num_executors, device=self.device), t_emb[0])
+        context.timestep += 1
+
+    def _context(self, observation, env_id):
+        if env_id not in self.contexts:
+            self.reset(env_id)
+        return self.contexts[env_id], self.observers[env_id](observation)
+
+    @torch.inference_mode()
+    def act(self, observation, env_id=0):
+        context, graph = self._context(observation, env_id)
+        model = self.model
+        tokens, steps, num_stages, job_features, t_emb = self._step_tokens(context, graph)
+        hidden = self._forward(context, tokens, steps)
+        stage_index = self._choose(model.stage_scores(hidden[-1], hidden[-num_stages:]))
 
         schedulable = np.flatnonzero(graph.stage_mask)
         job = int(np.searchsorted(graph.ptr, schedulable[stage_index], side="right") - 1)
         exec_token = model.embed_exec(job_features[job][None]) + t_emb
-        hidden = self._forward(context, exec_token, [t])
+        hidden = self._forward(context, exec_token, [context.timestep])
         cap = torch.tensor([int(graph.exec_caps[job])], device=self.device)
         exec_index = self._choose(model.exec_logits(hidden[-1][None], cap)[0, : int(cap)])
-
-        context.pending_action = model.action_embedding(
-            torch.tensor(stage_index / len(stage_tokens), device=self.device),
-            torch.tensor(exec_index / model.num_executors, device=self.device), t_emb[0])
-        context.timestep += 1
+        self._end_step(context, stage_index, num_stages, exec_index, t_emb)
         return {"stage_idx": stage_index, "num_exec": exec_index + 1}
+
+    @torch.inference_mode()
+    def follow(self, observation, action: dict, env_id: int = 0) -> None:
+        """A decision another scheduler (APC's fast one) took enters the context as if this scheduler had
+        taken it; its tokens are queued and go through the backbone with the next decision of its own.
+        Decisions that schedule nothing (stage -1) are left out, as the pools leave them out."""
+        context, graph = self._context(observation, env_id)
+        if action["stage_idx"] == -1:
+            return
+        tokens, steps, num_stages, job_features, t_emb = self._step_tokens(context, graph)
+        schedulable = np.flatnonzero(graph.stage_mask)
+        job = int(np.searchsorted(graph.ptr, schedulable[action["stage_idx"]], side="right") - 1)
+        exec_index = min(int(action["num_exec"]), int(graph.exec_caps[job])) - 1
+        exec_token = self.model.embed_exec(job_features[job][None]) + t_emb
+        context.queued.append((torch.cat([tokens, exec_token]), steps + [context.timestep]))
+        self._end_step(context, action["stage_idx"], num_stages, exec_index, t_emb)

@@ -1,0 +1,93 @@
+"""Adaptive policy collaboration (APC): a router judges each request by the client's network conditions and
+sends the difficult ones to the LLM policy, the rest to a fast conventional policy.
+
+`network_difficulty` scores an observation (higher = harder), from what the client measured:
+    throughput variability   coefficient of variation of the last (up to) 6 chunk throughputs
+    low throughput           1 / (1 + mean of those throughputs in Mbps)
+    low buffer               max(0, 1 - buffer / 10 s)
+    rebuffering              1 if the chunk just downloaded stalled playback, else 0
+    slow download            the last chunk's download time / 10 s (at most 1)
+summed with equal weights. `NetworkRouter` sends a request to the LLM when its score exceeds a threshold
+(plm_special/routing.py calibrates it so that about a share p of a calibration set's requests exceed it);
+`RandomRouter` sends the same share uniformly at random (the control that shows whether judging difficulty
+matters).
+
+`CollaborativePolicy` is an ABR Policy like any other: the fast policy decides every request (so that its
+own state, e.g. RobustMPC's error history, follows the whole episode) and its answer is taken unless the
+router picks the LLM; steps the fast policy decided enter the LLM's context with the action taken.
+"""
+from collections.abc import Sequence
+
+import numpy as np
+
+from abr_sim.constants import BUFFER_NORM_FACTOR
+from abr_sim.policy import Policy
+
+from .llm_policy import LLMPolicy
+
+ROUTERS = ["network", "random"]
+
+
+def network_difficulty(observation) -> float:
+    throughputs = observation.state[2]
+    throughputs = throughputs[throughputs > 0] * 8.0  # MB/s -> Mbps, columns not yet filled left out
+    level = float(throughputs.mean()) if len(throughputs) else 0.0
+    variability = float(throughputs.std() / level) if level > 0 else 0.0
+    return (variability + 1.0 / (1.0 + level) + max(0.0, 1.0 - observation.chunk.buffer_s / BUFFER_NORM_FACTOR)
+            + float(observation.chunk.rebuffer_s > 0) + min(1.0, float(observation.state[3, -1])))
+
+
+
+class NetworkRouter:
+    name = "network"
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+
+    def to_llm(self, observations, clients) -> list[bool]:
+        return [network_difficulty(observation) > self.threshold for observation in observations]
+
+
+class RandomRouter:
+    name = "random"
+
+    def __init__(self, share: float, seed: int):
+        self.share = share
+        self.rng = np.random.default_rng(seed)
+
+    def to_llm(self, observations, clients) -> list[bool]:
+        return list(self.rng.random(len(observations)) < self.share)
+
+
+class CollaborativePolicy(Policy):
+    """Counts the requests it serves and those the LLM decided (`llm_share`); the decision after an
+    episode's last chunk, which is discarded, is not counted and always goes to the fast policy."""
+
+    def __init__(self, llm: LLMPolicy, fast: Policy, router):
+        self.llm, self.fast, self.router = llm, fast, router
+        self.name = f"apc_{router.name}_{fast.name}"
+        self.requests = self.llm_requests = 0
+
+    @property
+    def llm_share(self) -> float:
+        return self.llm_requests / max(1, self.requests)
+
+    def reset(self, client=0):
+        self.llm.reset(client)
+        self.fast.reset(client)
+
+    def act_batch(self, observations, clients):
+        actions = self.fast.act_batch(observations, clients)
+        to_llm = [pick and not o.done for pick, o in zip(self.router.to_llm(observations, clients), observations)]
+        chosen = [i for i, pick in enumerate(to_llm) if pick]
+        if chosen:
+            for i, action in zip(chosen, self.llm.act_batch([observations[i] for i in chosen],
+                                                            [clients[i] for i in chosen])):
+                actions[i] = action
+        for i, pick in enumerate(to_llm):
+            if not pick:
+                self.llm.follow(observations[i], clients[i], actions[i])
+        served = sum(not o.done for o in observations)
+        self.requests += served
+        self.llm_requests += len(chosen)
+        return actions

@@ -1,0 +1,141 @@
+"""Adaptive policy collaboration (APC): control quality against the share of requests sent to the LLM.
+
+    python run_apc.py --model-dir artifacts/fcc_smollm2/run --fast-policy robustmpc \\
+        --calibration-trace fcc-valid --trace fcc-test --video video1
+
+For every router (`network`: the difficulty score of plm_special/apc.py above a threshold; `random`: the
+same share uniformly) and every share p of --shares, the adapted LLM and the fast policy stream the test
+traces together. The network router's threshold for p is calibrated on --calibration-trace (the fast
+policy alone streams it; about a share p of its requests score above the threshold), never on the test
+set; the share actually realised on the test set is reported. Share 0 is the fast policy alone, share 1 the
+LLM alone. Writes curve.csv and curve.png into --output-dir and prints the table.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from abr_sim.datasets import load_trace_set, load_video, resolve_data_root
+from abr_sim.evaluation import summarize
+from abr_sim.policy import Policy
+from baselines import BASELINES, make_baseline
+from common import settings as cli
+from common.errors import InputError, exit_on_input_error
+from common.files import atomic_folder
+from common.settings import setting
+from plm_special.apc import ROUTERS, CollaborativePolicy, NetworkRouter, RandomRouter, network_difficulty
+from plm_special.backbones import DEFAULT_PLM_DIR
+from plm_special.checkpoint import load_policy
+from plm_special.llm_policy import LLMPolicy
+from plm_special.routing import calibrate_threshold
+from run_plm import evaluate, trace_count
+
+
+@dataclass
+class Settings:
+    model_dir: str | None = setting(None, "the adapted LLM policy (a run folder uses its best_model/)", required=True)
+    fast_policy: str = setting("robustmpc", "the fast conventional policy that answers the easy requests",
+                               choices=BASELINES)
+    routers: list[str] = setting(ROUTERS, "routers to compare", choices=ROUTERS)
+    shares: list[float] = setting([0.0, 0.1, 0.2, 0.5, 0.8, 1.0], "target shares of requests sent to the LLM")
+    calibration_trace: str = setting("fcc-valid", "trace set the network router's thresholds are calibrated on")
+    trace: str = setting("fcc-test", "test trace set")
+    video: str = setting("video1", "video")
+    trace_num: int = setting(-1, "test traces; -1 = all (then in fixed order, no delay noise)")
+    seed: int = setting(100003, "seeds the delay noise, the random router, and the Pensieve family's sampling")
+    num_clients: int = setting(32, "streaming clients decided side by side in one batch", minimum=1)
+    plm_dir: str = setting(str(DEFAULT_PLM_DIR), "where the <plm-type>/<plm-size>/ folders live")
+    device: str | None = setting(None, "e.g. cpu or cuda:0 (default: cuda:0 if available, else cpu)")
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
+    output_dir: str | None = setting(None, "where curve.csv and curve.png go (default: artifacts/apc/...)")
+    overwrite: bool = setting(False, "replace an existing output folder")
+    quiet: bool = setting(False, "no progress bars")
+
+
+class DifficultyRecorder(Policy):
+    """Passes a policy's decisions through and records the difficulty score of every request it answers."""
+
+    def __init__(self, policy: Policy):
+        self.policy, self.name, self.scores = policy, policy.name, []
+
+    def reset(self, client=0):
+        self.policy.reset(client)
+
+    def act_batch(self, observations, clients):
+        self.scores += [network_difficulty(o) for o in observations if not o.done]
+        return self.policy.act_batch(observations, clients)
+
+
+def quality_curve(s: Settings, data_root: Path, model, scaling, saved: dict) -> pd.DataFrame:
+    video = load_video(data_root, s.video)
+    test_set, calibration_set = load_trace_set(data_root, s.trace), load_trace_set(data_root, s.calibration_trace)
+    trace_num = trace_count(s.trace_num, len(test_set.traces), "trace_num")
+
+    def fast_policy():
+        return make_baseline(s.fast_policy, video, data_root, np.random.RandomState(s.seed))
+
+    recorder = DifficultyRecorder(fast_policy())
+    evaluate(recorder, calibration_set, video, len(calibration_set.traces), True, s.seed, s.num_clients)
+    rows = []
+    for router_name in s.routers:
+        for share in s.shares:
+            router = NetworkRouter(calibrate_threshold(recorder.scores, share)) if router_name == "network" \
+                else RandomRouter(share, s.seed)
+            llm = LLMPolicy(model, scaling, saved["target_return_scale"], saved["sample"], s.seed)
+            policy = CollaborativePolicy(llm, fast_policy(), router)
+            summary = summarize(evaluate(policy, test_set, video, trace_num, False, s.seed, s.num_clients,
+                                         quiet=s.quiet))
+            rows.append({"router": router_name, "target_share": share, "llm_share": policy.llm_share,
+                         "mean_qoe": summary["mean_qoe"], "bitrate_mbps": summary["mean_bitrate_mbps"],
+                         "rebuffer_s": summary["rebuffer_s"], "smoothness_mbps": summary["smoothness_mbps"]})
+            print(f"{router_name} router, target share {share:.2f}: LLM decided {policy.llm_share:.3f} of "
+                  f"{policy.requests} requests, mean QoE {summary['mean_qoe']:.4f}")
+    return pd.DataFrame(rows)
+
+
+def plot(curve: pd.DataFrame, s: Settings, path: Path) -> None:
+    figure, axis = plt.subplots(figsize=(5, 3.5))
+    for router, points in curve.groupby("router", sort=False):
+        axis.plot(points["llm_share"], points["mean_qoe"], marker="o", label=f"{router} router")
+    ends = curve.sort_values("target_share")
+    axis.axhline(ends["mean_qoe"].iloc[0], color="grey", linestyle=":", label=f"{s.fast_policy} alone")
+    axis.axhline(ends["mean_qoe"].iloc[-1], color="black", linestyle="--", label="LLM alone")
+    axis.set_xlabel("share of requests decided by the LLM")
+    axis.set_ylabel(f"mean QoE ({s.trace})")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+@exit_on_input_error
+def main(argv=None):
+    s, _ = cli.parse(Settings, argv, __doc__)
+    if any(not 0 <= share <= 1 for share in s.shares):
+        raise InputError(f"shares must lie in [0, 1], got {s.shares}", "shares")
+    policy_dir = Path(s.model_dir)
+    if (policy_dir / "best_model" / "settings.json").is_file():
+        policy_dir = policy_dir / "best_model"
+    output = Path(s.output_dir) if s.output_dir else (
+        Path("artifacts") / "apc" / f"{s.trace}_{s.video}" / f"{policy_dir.resolve().parent.name}_{s.fast_policy}")
+    if output.exists() and not s.overwrite:
+        raise InputError(f"{output} already holds results; write elsewhere, or replace them", "output_dir",
+                         fixes=("overwrite",))
+    device = torch.device(s.device or ("cuda:0" if torch.cuda.is_available() else "cpu"))
+    torch.manual_seed(s.seed)
+    model, saved, scaling = load_policy(policy_dir, Path(s.plm_dir))
+    model.backbone.merge_lora()
+    curve = quality_curve(s, resolve_data_root(s.data_dir), model.to(device), scaling, saved)
+    with atomic_folder(output) as staging:
+        curve.to_csv(staging / "curve.csv", index=False)
+        plot(curve, s, staging / "curve.png")
+    print(curve.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    print(f"written to {output}/curve.csv and curve.png")
+    return curve
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Adaptive policy collaboration: the router's ends are the two policies, LLM decisions see the episode as it
+happened, and run_apc.py draws the quality curve."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import run_apc
+import run_baseline
+import run_plm
+from abr_sim.constants import VIDEO_BIT_RATE
+from abr_sim.datasets import load_trace_set, load_video
+from abr_sim.evaluation import run_episodes
+from abr_sim.simulator import episode_schedule
+from baselines.bba import BBA
+from conftest import run_script
+from plm_special.apc import CollaborativePolicy, NetworkRouter, RandomRouter
+from plm_special.llm_policy import ClientContext, LLMPolicy
+from plm_special.routing import calibrate_threshold
+from test_plm_policy import SCALING, tiny_policy
+
+
+def stream(policy, synthetic_data, num_traces=4, num_clients=2):
+    trace_set, video = load_trace_set(synthetic_data, "synthetic-test"), load_video(synthetic_data, "synthetic")
+    logs = run_episodes(policy, trace_set, video, episode_schedule(trace_set, True, num_traces), None, num_clients,
+                        progress=False)
+    return [row[1] for log in logs for row in log.rows]  # bitrate (kbps) of every chunk
+
+
+class SpyRouter:
+    """A random router that remembers which (client, step) it sent to the LLM."""
+
+    name = "spy"
+
+    def __init__(self, share):
+        self.router, self.picked, self.steps = RandomRouter(share, seed=3), set(), {}
+
+    def to_llm(self, observations, clients):
+        picks = self.router.to_llm(observations, clients)
+        for observation, client, pick in zip(observations, clients, picks):
+            if pick and not observation.done:
+                self.picked.add((client, observation.timestep))
+        return picks
+
+
+class RecordingLLM(LLMPolicy):
+    """Remembers the logits of every decision, by (client, step)."""
+
+    def act_batch(self, observations, clients):
+        self.deciding = [(client, observation.timestep) for observation, client in zip(observations, clients)]
+        return super().act_batch(observations, clients)
+
+    def _choose(self, logits):
+        self.logits = {**getattr(self, "logits", {}), **dict(zip(self.deciding, logits))}
+        return super()._choose(logits)
+
+
+def test_share_one_is_the_llm_and_share_zero_the_fast_policy(tiny_plms, synthetic_data):
+    model = tiny_policy(tiny_plms, "llama")
+    llm_alone = stream(LLMPolicy(model, SCALING), synthetic_data)
+    fast_alone = stream(BBA(), synthetic_data)
+    assert llm_alone != fast_alone
+    everything = CollaborativePolicy(LLMPolicy(model, SCALING), BBA(), NetworkRouter(calibrate_threshold([0.0], 1)))
+    assert stream(everything, synthetic_data) == llm_alone and everything.llm_share == 1.0
+    nothing = CollaborativePolicy(LLMPolicy(model, SCALING), BBA(), NetworkRouter(calibrate_threshold([0.0], 0)))
+    assert stream(nothing, synthetic_data) == fast_alone and nothing.llm_share == 0.0
+
+
+def test_llm_decisions_equal_a_standalone_llm_over_the_same_history(tiny_plms, synthetic_data):
+    model = tiny_policy(tiny_plms, "llama")
+    router = SpyRouter(0.4)
+    llm = RecordingLLM(model, SCALING)
+    policy = CollaborativePolicy(llm, BBA(), router)
+    streamed = stream(policy, synthetic_data, num_traces=2, num_clients=2)
+    assert 0.2 < policy.llm_share < 0.6 and policy.llm_share == len(router.picked) / policy.requests
+    reference = LLMPolicy(model, SCALING, use_cache=False)
+    for client, context in llm.contexts.items():  # client c streamed the c-th trace
+        taken = [VIDEO_BIT_RATE.index(kbps) for kbps in streamed[client * 48:(client + 1) * 48]]  # as streamed
+        decided_by_llm = [t for t in range(47) if (client, t) in router.picked]
+        assert 5 < len(decided_by_llm) < 40
+        for t in decided_by_llm:  # the context up to step t, with the actions actually taken before it
+            history = ClientContext(context.returns[0], context.states[:t + 1], context.returns[:t + 1],
+                                    taken[1:t + 1])
+            logits = reference._decide_from_scratch([history])[0]
+            assert torch.allclose(logits, llm.logits[(client, t)], atol=1e-4) and logits.argmax() == taken[t + 1]
+
+
+def test_threshold_calibration_and_the_random_router_share():
+    scores = np.random.default_rng(0).random(10_000)
+    for share in (0.1, 0.2, 0.5, 0.8):
+        assert abs(np.mean(scores > calibrate_threshold(scores, share)) - share) < 0.01
+        picks = RandomRouter(share, seed=1).to_llm([None] * 10_000, range(10_000))
+        assert abs(np.mean(picks) - share) < 0.02
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_plms, synthetic_data, small_pool, tmp_path_factory):
+    model_dir = tmp_path_factory.mktemp("apc") / "run"
+    run_plm.main(["--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--rank", "4", "--exp-pool-path",
+                  str(small_pool), "--model-dir", str(model_dir), "--plm-dir", str(tiny_plms), "--data-dir",
+                  str(synthetic_data), "--video", "synthetic", "--valid-trace", "synthetic-valid",
+                  "--state-feature-dim", "16", "--w", "5", "--batch-size", "4", "--seed", "7", "--num-epochs", "1"])
+    return model_dir
+
+
+def test_run_apc_writes_the_curve_whose_ends_are_the_two_policies(tiny_plms, synthetic_data, trained, tmp_path):
+    flags = ["--data-dir", str(synthetic_data), "--video", "synthetic", "--trace", "synthetic-test"]
+    curve = run_apc.main(["--model-dir", str(trained), "--plm-dir", str(tiny_plms), "--fast-policy", "bba",
+                          "--calibration-trace", "synthetic-valid", "--shares", "0", "0.5", "1", "--output-dir",
+                          str(tmp_path / "apc"), "--quiet", *flags])
+    assert list(curve["router"]) == ["network"] * 3 + ["random"] * 3
+    written = pd.read_csv(tmp_path / "apc" / "curve.csv")
+    assert np.allclose(written["mean_qoe"], curve["mean_qoe"]) and (tmp_path / "apc" / "curve.png").stat().st_size
+    fast = run_baseline.main(["--model", "bba", "--trace-num", "-1", "--results-dir", str(tmp_path / "bba"),
+                              "--quiet", *flags])
+    llm = run_plm.main(["--test", "--model-dir", str(trained), "--plm-dir", str(tiny_plms), "--trace-num", "-1",
+                        "--results-dir", str(tmp_path / "llm"), *flags])
+    for router in ("network", "random"):
+        points = curve[curve["router"] == router].set_index("target_share")
+        assert points.loc[0.0, "llm_share"] == 0 and points.loc[0.0, "mean_qoe"] == pytest.approx(fast["mean_qoe"])
+        assert points.loc[1.0, "llm_share"] == 1 and points.loc[1.0, "mean_qoe"] == pytest.approx(llm["mean_qoe"])
+        assert 0.2 < points.loc[0.5, "llm_share"] < 0.8
+
+    again = run_script("run_apc.py", "--model-dir", str(trained), "--plm-dir", str(tiny_plms), "--output-dir",
+                       str(tmp_path / "apc"), *flags)
+    assert again.returncode == 2 and "already holds results" in again.stderr and "--overwrite" in again.stderr
+    bad = run_script("run_apc.py", "--model-dir", str(trained), "--shares", "1.5", *flags)
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: --shares: shares must lie in [0, 1]")
+    assert json.loads((trained / "best_model" / "settings.json").read_text())["plm_type"] == "llama"

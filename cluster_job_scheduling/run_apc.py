@@ -1,0 +1,147 @@
+"""Adaptive policy collaboration (APC): average JCT against the share of scheduling requests sent to the LLM.
+
+    python run_apc.py --model-dir artifacts/tpch_smollm2/run --fast-scheduler fair --seed 1 --num-seeds 5
+
+For every router (`cluster`: the difficulty score of plm_special/apc.py above a threshold; `random`: the
+same share uniformly) and every share p of --shares, the adapted LLM scheduler and the fast scheduler play
+the test seeds together. The cluster router's threshold for p is calibrated on --calibration-seeds (the
+fast scheduler alone plays them; about a share p of its requests score above the threshold), which must not
+overlap the test seeds; the share actually realised is reported. Share 0 is the fast scheduler alone, share
+1 the LLM alone. The cluster (--num-executors) is the policy's own. Writes curve.csv and curve.png into
+--output-dir and prints the table.
+"""
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+
+from common import settings as cli
+from common.errors import InputError, exit_on_input_error
+from common.files import atomic_folder
+from common.settings import setting
+from plm_special.apc import ROUTERS, ClusterRouter, CollaborativeScheduler, RandomRouter, cluster_difficulty
+from plm_special.backbones import DEFAULT_PLM_DIR
+from plm_special.checkpoint import load_policy, read_settings
+from plm_special.llm_scheduler import LLMScheduler
+from plm_special.routing import calibrate_threshold
+from schedulers import make_scheduler
+from schedulers.scheduler import Scheduler
+from spark_sched_sim.datasets import resolve_data_root
+from spark_sched_sim.env_settings import EnvSettings, make_env_factory
+from spark_sched_sim.evaluation import run_episodes
+from spark_sched_sim.metrics import mean_average_jct_s
+
+
+@dataclass
+class Settings(EnvSettings):
+    model_dir: str | None = setting(None, "the adapted LLM scheduler (a run folder uses its best_model/)",
+                                    required=True)
+    fast_scheduler: str = setting("fair", "the fast scheduler that answers the easy requests",
+                                  choices=["fair", "fifo", "fcfs", "decima"])
+    state_dict_path: str | None = setting(None, "Decima's weights, when it is the fast scheduler "
+                                                "(default: the original model.pt)")
+    routers: list[str] = setting(ROUTERS, "routers to compare", choices=ROUTERS)
+    shares: list[float] = setting([0.0, 0.1, 0.2, 0.5, 0.8, 1.0], "target shares of requests sent to the LLM")
+    calibration_seeds: list[int] = setting([1001, 1002], "episodes the cluster router's thresholds are "
+                                                         "calibrated on")
+    seed: int = setting(1, "first test seed (the environment's, the random router's and the schedulers')")
+    num_seeds: int = setting(5, "test episodes: seeds --seed, --seed + 1, ...", minimum=1)
+    plm_dir: str = setting(str(DEFAULT_PLM_DIR), "where the <plm-type>/<plm-size>/ folders live")
+    device: str | None = setting(None, "e.g. cpu or cuda:0 (default: cuda:0 if available, else cpu)")
+    output_dir: str | None = setting(None, "where curve.csv and curve.png go (default: artifacts/apc/...)")
+    overwrite: bool = setting(False, "replace an existing output folder")
+    quiet: bool = setting(False, "no progress bars")
+
+
+class DifficultyRecorder(Scheduler):
+    """Passes a scheduler's decisions through and records the difficulty score of every request."""
+
+    def __init__(self, scheduler: Scheduler, num_executors: int):
+        self.scheduler, self.name, self.num_executors, self.scores = scheduler, scheduler.name, num_executors, []
+
+    def reset(self, env_id=0):
+        self.scheduler.reset(env_id)
+
+    def act(self, observation, env_id=0):
+        self.scores.append(cluster_difficulty(observation, self.num_executors))
+        return self.scheduler.act(observation, env_id)
+
+    def observe(self, reward, env_id=0):
+        self.scheduler.observe(reward, env_id)
+
+
+def quality_curve(s: Settings, model, scaling, saved: dict) -> pd.DataFrame:
+    data_root = resolve_data_root(s.data_dir)
+    make_env = make_env_factory(s, data_root)
+    seeds = list(range(s.seed, s.seed + s.num_seeds))
+
+    def fast():
+        return make_scheduler(s.fast_scheduler, s.num_executors, data_root, s.seed, s.state_dict_path)
+
+    recorder = DifficultyRecorder(fast(), s.num_executors)
+    run_episodes(make_env, recorder, s.calibration_seeds, progress=False)
+    rows = []
+    for router_name in s.routers:
+        for share in s.shares:
+            router = ClusterRouter(calibrate_threshold(recorder.scores, share), s.num_executors) \
+                if router_name == "cluster" else RandomRouter(share, s.seed)
+            llm = LLMScheduler(model, scaling, saved["target_return_scale"], saved["sample"], s.seed, saved.get("mode"))
+            scheduler = CollaborativeScheduler(llm, fast(), router)
+            jct = mean_average_jct_s(run_episodes(make_env, scheduler, seeds, progress=not s.quiet))
+            rows.append({"router": router_name, "target_share": share, "llm_share": scheduler.llm_share,
+                         "avg_jct_s": jct})
+            print(f"{router_name} router, target share {share:.2f}: LLM decided {scheduler.llm_share:.3f} of "
+                  f"{scheduler.requests} requests, average JCT {jct:.3f} s")
+    return pd.DataFrame(rows)
+
+
+def plot(curve: pd.DataFrame, s: Settings, path: Path) -> None:
+    figure, axis = plt.subplots(figsize=(5, 3.5))
+    for router, points in curve.groupby("router", sort=False):
+        axis.plot(points["llm_share"], points["avg_jct_s"], marker="o", label=f"{router} router")
+    ends = curve.sort_values("target_share")
+    axis.axhline(ends["avg_jct_s"].iloc[0], color="grey", linestyle=":", label=f"{s.fast_scheduler} alone")
+    axis.axhline(ends["avg_jct_s"].iloc[-1], color="black", linestyle="--", label="LLM alone")
+    axis.set_xlabel("share of requests decided by the LLM")
+    axis.set_ylabel("average JCT (s)")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+@exit_on_input_error
+def main(argv=None):
+    s, given = cli.parse(Settings, argv, __doc__)
+    if any(not 0 <= share <= 1 for share in s.shares):
+        raise InputError(f"shares must lie in [0, 1], got {s.shares}", "shares")
+    if set(s.calibration_seeds) & set(range(s.seed, s.seed + s.num_seeds)):
+        raise InputError(f"{s.calibration_seeds} overlap the test seeds", "calibration_seeds",
+                         fixes=("seed", "num_seeds"))
+    policy_dir = Path(s.model_dir)
+    if (policy_dir / "best_model" / "settings.json").is_file():
+        policy_dir = policy_dir / "best_model"
+    s = cli.from_saved(s, read_settings(policy_dir), given, ("policy",), policy_dir)
+    output = Path(s.output_dir) if s.output_dir else (
+        Path("artifacts") / "apc" / s.dataset / s.env_folder_name()
+        / f"{policy_dir.resolve().parent.name}_{s.fast_scheduler}")
+    if output.exists() and not s.overwrite:
+        raise InputError(f"{output} already holds results; write elsewhere, or replace them", "output_dir",
+                         fixes=("overwrite",))
+    device = torch.device(s.device or ("cuda:0" if torch.cuda.is_available() else "cpu"))
+    torch.manual_seed(s.seed)
+    model, saved, scaling = load_policy(policy_dir, Path(s.plm_dir))
+    model.backbone.merge_lora()
+    curve = quality_curve(s, model.to(device), scaling, saved)
+    with atomic_folder(output) as staging:
+        curve.to_csv(staging / "curve.csv", index=False)
+        plot(curve, s, staging / "curve.png")
+    print(curve.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    print(f"written to {output}/curve.csv and curve.png")
+    return curve
+
+
+if __name__ == "__main__":
+    main()
