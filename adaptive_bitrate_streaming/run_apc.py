@@ -1,13 +1,14 @@
 """Adaptive policy collaboration (APC): control quality against the share of requests sent to the LLM.
 
-    python run_apc.py --model-dir artifacts/fcc_smollm2/run --fast-policy robustmpc \\
+    python run_apc.py --model-dir artifacts/fcc_smollm2/run --fast-policy hold \\
         --calibration-trace fcc-valid --trace fcc-test --video video1
 
 For every router (`network`: the difficulty score of plm_special/apc.py above a threshold; `random`: the
 same share uniformly) and every share p of --shares, the adapted LLM and the fast policy stream the test
-traces together. The network router's threshold for p is calibrated on --calibration-trace (the fast
-policy alone streams it; about a share p of its requests score above the threshold), never on the test
-set; the share actually realised on the test set is reported. Share 0 is the fast policy alone, share 1 the
+traces together. The network router's threshold for p is calibrated on --calibration-trace (the LLM policy
+alone streams it; about a share p of its requests score above the threshold: the states it visits are
+those the collaboration visits where the LLM decides, whatever the partner), never on the test set; the
+share actually realised on the test set is reported. Share 0 is the fast policy alone, share 1 the
 LLM alone. Writes curve.csv and curve.png into --output-dir and prints the table.
 """
 from dataclasses import dataclass
@@ -37,7 +38,8 @@ from run_plm import evaluate, trace_count
 @dataclass
 class Settings:
     model_dir: str | None = setting(None, "the adapted LLM policy (a run folder uses its best_model/)", required=True)
-    fast_policy: str = setting("robustmpc", "the fast conventional policy that answers the easy requests",
+    fast_policy: str = setting("hold", "the fast policy that answers the easy requests (hold: the best partner "
+                                       "measured, README)",
                                choices=BASELINES)
     routers: list[str] = setting(ROUTERS, "routers to compare", choices=ROUTERS)
     shares: list[float] = setting([0.0, 0.1, 0.2, 0.5, 0.8, 1.0], "target shares of requests sent to the LLM")
@@ -77,15 +79,17 @@ def quality_curve(s: Settings, data_root: Path, model, scaling, saved: dict) -> 
     def fast_policy():
         return make_baseline(s.fast_policy, video, data_root, np.random.RandomState(s.seed))
 
-    recorder = DifficultyRecorder(fast_policy())
+    def llm_policy():
+        return LLMPolicy(model, scaling, saved["target_return_scale"], saved["sample"], s.seed)
+
+    recorder = DifficultyRecorder(llm_policy())
     evaluate(recorder, calibration_set, video, len(calibration_set.traces), True, s.seed, s.num_clients)
     rows = []
     for router_name in s.routers:
         for share in s.shares:
             router = NetworkRouter(calibrate_threshold(recorder.scores, share)) if router_name == "network" \
                 else RandomRouter(share, s.seed)
-            llm = LLMPolicy(model, scaling, saved["target_return_scale"], saved["sample"], s.seed)
-            policy = CollaborativePolicy(llm, fast_policy(), router)
+            policy = CollaborativePolicy(llm_policy(), fast_policy(), router)
             summary = summarize(evaluate(policy, test_set, video, trace_num, False, s.seed, s.num_clients,
                                          quiet=s.quiet))
             rows.append({"router": router_name, "target_share": share, "llm_share": policy.llm_share,

@@ -4,8 +4,8 @@
 
 For every router (`cluster`: the difficulty score of plm_special/apc.py above a threshold; `random`: the
 same share uniformly) and every share p of --shares, the adapted LLM scheduler and the fast scheduler play
-the test seeds together. The cluster router's threshold for p is calibrated on --calibration-seeds (the
-fast scheduler alone plays them; about a share p of its requests score above the threshold), which must not
+the test seeds together. The cluster router's threshold for p is calibrated on --calibration-seeds (the LLM
+scheduler alone plays them; about a share p of its requests score above the threshold), which must not
 overlap the test seeds; the share actually realised is reported. Share 0 is the fast scheduler alone, share
 1 the LLM alone. The cluster (--num-executors) is the policy's own. Writes curve.csv and curve.png into
 --output-dir and prints the table.
@@ -80,15 +80,17 @@ def quality_curve(s: Settings, model, scaling, saved: dict) -> pd.DataFrame:
     def fast():
         return make_scheduler(s.fast_scheduler, s.num_executors, data_root, s.seed, s.state_dict_path)
 
-    recorder = DifficultyRecorder(fast(), s.num_executors)
+    def llm():
+        return LLMScheduler(model, scaling, saved["target_return_scale"], saved["sample"], s.seed, saved.get("mode"))
+
+    recorder = DifficultyRecorder(llm(), s.num_executors)
     run_episodes(make_env, recorder, s.calibration_seeds, progress=False)
     rows = []
     for router_name in s.routers:
         for share in s.shares:
             router = ClusterRouter(calibrate_threshold(recorder.scores, share), s.num_executors) \
                 if router_name == "cluster" else RandomRouter(share, s.seed)
-            llm = LLMScheduler(model, scaling, saved["target_return_scale"], saved["sample"], s.seed, saved.get("mode"))
-            scheduler = CollaborativeScheduler(llm, fast(), router)
+            scheduler = CollaborativeScheduler(llm(), fast(), router)
             jct = mean_average_jct_s(run_episodes(make_env, scheduler, seeds, progress=not s.quiet))
             rows.append({"router": router_name, "target_share": share, "llm_share": scheduler.llm_share,
                          "avg_jct_s": jct})

@@ -1,4 +1,4 @@
-"""Conventional ABR policies behind the one Policy interface: BBA, MPC/RobustMPC and the Pensieve family."""
+"""Conventional ABR policies behind the one Policy interface: BBA, MPC/RobustMPC, Hold and the Pensieve family."""
 from pathlib import Path
 
 import numpy as np
@@ -8,10 +8,11 @@ from common.errors import InputError
 from abr_sim.policy import Policy
 
 from .bba import BBA
+from .hold import Hold
 from .mpc import MPC
 from .pensieve import CHECKPOINT_EPOCHS, PensieveActor, PensievePolicy, checkpoint_prefix, torch_probabilities
 
-BASELINES = ["bba", "mpc", "robustmpc", *CHECKPOINT_EPOCHS]
+BASELINES = ["bba", "mpc", "robustmpc", "hold", *CHECKPOINT_EPOCHS]
 
 
 def make_baseline(name: str, video: Video, data_root: Path, rng: np.random.RandomState,
@@ -22,6 +23,8 @@ def make_baseline(name: str, video: Video, data_root: Path, rng: np.random.Rando
     """
     if name == "bba":
         return BBA()
+    if name == "hold":
+        return Hold()
     if name in ("mpc", "robustmpc"):
         return MPC(video, jump_plans_only=name == "mpc")
     if name not in CHECKPOINT_EPOCHS:

@@ -7,6 +7,8 @@ sends the difficult ones to the LLM policy, the rest to a fast conventional poli
     low buffer               max(0, 1 - buffer / 10 s)
     rebuffering              1 if the chunk just downloaded stalled playback, else 0
     slow download            the last chunk's download time / 10 s (at most 1)
+    mismatch                 |ln(mean throughput / bitrate of the chunk just downloaded)|, how far the network
+                             has moved from the current decision
 summed with equal weights. `NetworkRouter` sends a request to the LLM when its score exceeds a threshold
 (plm_special/routing.py calibrates it so that about a share p of a calibration set's requests exceed it);
 `RandomRouter` sends the same share uniformly at random (the control that shows whether judging difficulty
@@ -20,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from abr_sim.constants import BUFFER_NORM_FACTOR
+from abr_sim.constants import BUFFER_NORM_FACTOR, VIDEO_BIT_RATE
 from abr_sim.policy import Policy
 
 from .llm_policy import LLMPolicy
@@ -33,8 +35,9 @@ def network_difficulty(observation) -> float:
     throughputs = throughputs[throughputs > 0] * 8.0  # MB/s -> Mbps, columns not yet filled left out
     level = float(throughputs.mean()) if len(throughputs) else 0.0
     variability = float(throughputs.std() / level) if level > 0 else 0.0
+    mismatch = abs(float(np.log(level / (VIDEO_BIT_RATE[observation.quality] / 1000.0)))) if level > 0 else 0.0
     return (variability + 1.0 / (1.0 + level) + max(0.0, 1.0 - observation.chunk.buffer_s / BUFFER_NORM_FACTOR)
-            + float(observation.chunk.rebuffer_s > 0) + min(1.0, float(observation.state[3, -1])))
+            + float(observation.chunk.rebuffer_s > 0) + min(1.0, float(observation.state[3, -1])) + mismatch)
 
 
 
