@@ -14,7 +14,6 @@ LLM alone. Writes curve.csv and curve.png into --output-dir and prints the table
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
@@ -25,13 +24,12 @@ from abr_sim.policy import Policy
 from baselines import BASELINES, make_baseline
 from common import settings as cli
 from common.errors import InputError, exit_on_input_error
-from common.files import atomic_folder
 from common.settings import setting
 from plm_special.apc import ROUTERS, CollaborativePolicy, NetworkRouter, RandomRouter, network_difficulty
 from plm_special.backbones import DEFAULT_PLM_DIR
 from plm_special.checkpoint import load_policy
 from plm_special.llm_policy import LLMPolicy
-from plm_special.routing import calibrate_threshold
+from plm_special.routing import calibrate_threshold, write_curve
 from run_plm import evaluate, trace_count
 
 
@@ -100,20 +98,6 @@ def quality_curve(s: Settings, data_root: Path, model, scaling, saved: dict) -> 
     return pd.DataFrame(rows)
 
 
-def plot(curve: pd.DataFrame, s: Settings, path: Path) -> None:
-    figure, axis = plt.subplots(figsize=(5, 3.5))
-    for router, points in curve.groupby("router", sort=False):
-        axis.plot(points["llm_share"], points["mean_qoe"], marker="o", label=f"{router} router")
-    ends = curve.sort_values("target_share")
-    axis.axhline(ends["mean_qoe"].iloc[0], color="grey", linestyle=":", label=f"{s.fast_policy} alone")
-    axis.axhline(ends["mean_qoe"].iloc[-1], color="black", linestyle="--", label="LLM alone")
-    axis.set_xlabel("share of requests decided by the LLM")
-    axis.set_ylabel(f"mean QoE ({s.trace})")
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-
 
 @exit_on_input_error
 def main(argv=None):
@@ -133,9 +117,7 @@ def main(argv=None):
     model, saved, scaling = load_policy(policy_dir, Path(s.plm_dir))
     model.backbone.merge_lora()
     curve = quality_curve(s, resolve_data_root(s.data_dir), model.to(device), scaling, saved)
-    with atomic_folder(output) as staging:
-        curve.to_csv(staging / "curve.csv", index=False)
-        plot(curve, s, staging / "curve.png")
+    write_curve(curve, output, "mean_qoe", f"mean QoE ({s.trace})", s.fast_policy)
     print(curve.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     print(f"written to {output}/curve.csv and curve.png")
     return curve

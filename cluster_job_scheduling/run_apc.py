@@ -13,19 +13,17 @@ overlap the test seeds; the share actually realised is reported. Share 0 is the 
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
 from common import settings as cli
 from common.errors import InputError, exit_on_input_error
-from common.files import atomic_folder
 from common.settings import setting
 from plm_special.apc import ROUTERS, ClusterRouter, CollaborativeScheduler, RandomRouter, cluster_difficulty
 from plm_special.backbones import DEFAULT_PLM_DIR
 from plm_special.checkpoint import load_policy, read_settings
 from plm_special.llm_scheduler import LLMScheduler
-from plm_special.routing import calibrate_threshold
+from plm_special.routing import calibrate_threshold, write_curve
 from schedulers import make_scheduler
 from schedulers.scheduler import Scheduler
 from spark_sched_sim.datasets import resolve_data_root
@@ -99,20 +97,6 @@ def quality_curve(s: Settings, model, scaling, saved: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot(curve: pd.DataFrame, s: Settings, path: Path) -> None:
-    figure, axis = plt.subplots(figsize=(5, 3.5))
-    for router, points in curve.groupby("router", sort=False):
-        axis.plot(points["llm_share"], points["avg_jct_s"], marker="o", label=f"{router} router")
-    ends = curve.sort_values("target_share")
-    axis.axhline(ends["avg_jct_s"].iloc[0], color="grey", linestyle=":", label=f"{s.fast_scheduler} alone")
-    axis.axhline(ends["avg_jct_s"].iloc[-1], color="black", linestyle="--", label="LLM alone")
-    axis.set_xlabel("share of requests decided by the LLM")
-    axis.set_ylabel("average JCT (s)")
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-
 
 @exit_on_input_error
 def main(argv=None):
@@ -137,9 +121,7 @@ def main(argv=None):
     model, saved, scaling = load_policy(policy_dir, Path(s.plm_dir))
     model.backbone.merge_lora()
     curve = quality_curve(s, model.to(device), scaling, saved)
-    with atomic_folder(output) as staging:
-        curve.to_csv(staging / "curve.csv", index=False)
-        plot(curve, s, staging / "curve.png")
+    write_curve(curve, output, "avg_jct_s", "average JCT (s)", s.fast_scheduler)
     print(curve.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     print(f"written to {output}/curve.csv and curve.png")
     return curve

@@ -15,6 +15,7 @@ from abr_sim.datasets import load_trace_set, load_video
 from abr_sim.evaluation import run_episodes
 from abr_sim.simulator import episode_schedule
 from baselines.bba import BBA
+from baselines.hold import Hold
 from conftest import run_script
 from plm_special.apc import CollaborativePolicy, NetworkRouter, RandomRouter
 from plm_special.llm_policy import ClientContext, LLMPolicy
@@ -85,6 +86,14 @@ def test_llm_decisions_equal_a_standalone_llm_over_the_same_history(tiny_plms, s
                                     taken[1:t + 1])
             logits = reference._decide_from_scratch([history])[0]
             assert torch.allclose(logits, llm.logits[(client, t)], atol=1e-4) and logits.argmax() == taken[t + 1]
+
+
+def test_hold_repeats_the_last_bitrate_and_follows_the_llm(tiny_plms, synthetic_data):
+    assert set(stream(Hold(), synthetic_data)) == {VIDEO_BIT_RATE[0]}  # chunk 0 is fetched at the lowest
+    model = tiny_policy(tiny_plms, "llama")
+    policy = CollaborativePolicy(LLMPolicy(model, SCALING), Hold(), RandomRouter(0.3, seed=2))
+    streamed = stream(policy, synthetic_data, num_traces=2, num_clients=1)
+    assert len(set(streamed)) > 2 and sum(a != b for a, b in zip(streamed, streamed[1:])) <= 0.4 * len(streamed)
 
 
 def test_threshold_calibration_and_the_random_router_share():

@@ -51,7 +51,7 @@ def test_unknown_model_list_is_one_clear_error(synthetic_data, tmp_path):
     result = run_script("generate_exp_pool.py", "--models", "mpc,pensieve", "--trace", "synthetic-train",
                         "--video", "synthetic", "--data-dir", str(synthetic_data), "--output", str(tmp_path / "p"))
     assert result.returncode == 2 and result.stderr.strip() == (
-        "error: unknown model(s) pensieve; choose from bba, mpc, robustmpc, genet, udr_1, udr_2, udr_3, udr_real")
+        "error: unknown model(s) pensieve; choose from bba, mpc, robustmpc, hold, genet, udr_1, udr_2, udr_3, udr_real")
 
 
 def test_returns_to_go_and_reward_normalisation():
