@@ -9,7 +9,7 @@ traces together. The network router's threshold for p is calibrated on --calibra
 alone streams it; about a share p of its requests score above the threshold: the states it visits are
 those the collaboration visits where the LLM decides, whatever the partner), never on the test set; the
 share actually realised on the test set is reported. Share 0 is the fast policy alone, share 1 the
-LLM alone. Writes curve.csv and curve.png into --output-dir and prints the table.
+LLM alone. Writes curve.csv and curve.png into --results-dir and prints the table.
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +21,14 @@ import torch
 from abr_sim.datasets import load_trace_set, load_video, resolve_data_root
 from abr_sim.evaluation import summarize
 from abr_sim.policy import Policy
+from abr_sim.results import check_results_dir
 from baselines import BASELINES, make_baseline
 from common import settings as cli
 from common.errors import InputError, exit_on_input_error
 from common.settings import setting
 from plm_special.apc import ROUTERS, CollaborativePolicy, NetworkRouter, RandomRouter, network_difficulty
 from plm_special.backbones import DEFAULT_PLM_DIR
-from plm_special.checkpoint import load_policy
+from plm_special.checkpoint import load_policy, policy_folder
 from plm_special.llm_policy import LLMPolicy
 from plm_special.routing import calibrate_threshold, write_curve
 from run_plm import evaluate, trace_count
@@ -50,8 +51,8 @@ class Settings:
     plm_dir: str = setting(str(DEFAULT_PLM_DIR), "where the <plm-type>/<plm-size>/ folders live")
     device: str | None = setting(None, "e.g. cpu or cuda:0 (default: cuda:0 if available, else cpu)")
     data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
-    output_dir: str | None = setting(None, "where curve.csv and curve.png go (default: artifacts/apc/...)")
-    overwrite: bool = setting(False, "replace an existing output folder")
+    results_dir: str | None = setting(None, "where curve.csv and curve.png go (default: artifacts/apc/...)")
+    overwrite: bool = setting(False, "replace an existing results folder")
     quiet: bool = setting(False, "no progress bars")
 
 
@@ -104,14 +105,10 @@ def main(argv=None):
     s, _ = cli.parse(Settings, argv, __doc__)
     if any(not 0 <= share <= 1 for share in s.shares):
         raise InputError(f"shares must lie in [0, 1], got {s.shares}", "shares")
-    policy_dir = Path(s.model_dir)
-    if (policy_dir / "best_model" / "settings.json").is_file():
-        policy_dir = policy_dir / "best_model"
-    output = Path(s.output_dir) if s.output_dir else (
+    policy_dir = policy_folder(s.model_dir)
+    output = Path(s.results_dir) if s.results_dir else (
         Path("artifacts") / "apc" / f"{s.trace}_{s.video}" / f"{policy_dir.resolve().parent.name}_{s.fast_policy}")
-    if output.exists() and not s.overwrite:
-        raise InputError(f"{output} already holds results; write elsewhere, or replace them", "output_dir",
-                         fixes=("overwrite",))
+    check_results_dir(output, s.overwrite)
     device = torch.device(s.device or ("cuda:0" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(s.seed)
     model, saved, scaling = load_policy(policy_dir, Path(s.plm_dir))

@@ -8,7 +8,7 @@ the test seeds together. The cluster router's threshold for p is calibrated on -
 scheduler alone plays them; about a share p of its requests score above the threshold), which must not
 overlap the test seeds; the share actually realised is reported. Share 0 is the fast scheduler alone, share
 1 the LLM alone. The cluster (--num-executors) is the policy's own. Writes curve.csv and curve.png into
---output-dir and prints the table.
+--results-dir and prints the table.
 """
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ from common.errors import InputError, exit_on_input_error
 from common.settings import setting
 from plm_special.apc import ROUTERS, ClusterRouter, CollaborativeScheduler, RandomRouter, cluster_difficulty
 from plm_special.backbones import DEFAULT_PLM_DIR
-from plm_special.checkpoint import load_policy, read_settings
+from plm_special.checkpoint import load_policy, policy_folder, read_settings
 from plm_special.llm_scheduler import LLMScheduler
 from plm_special.routing import calibrate_threshold, write_curve
 from schedulers import make_scheduler
@@ -30,6 +30,7 @@ from spark_sched_sim.datasets import resolve_data_root
 from spark_sched_sim.env_settings import EnvSettings, make_env_factory
 from spark_sched_sim.evaluation import run_episodes
 from spark_sched_sim.metrics import mean_average_jct_s
+from spark_sched_sim.results import check_results_dir
 
 
 @dataclass
@@ -48,8 +49,8 @@ class Settings(EnvSettings):
     num_seeds: int = setting(5, "test episodes: seeds --seed, --seed + 1, ...", minimum=1)
     plm_dir: str = setting(str(DEFAULT_PLM_DIR), "where the <plm-type>/<plm-size>/ folders live")
     device: str | None = setting(None, "e.g. cpu or cuda:0 (default: cuda:0 if available, else cpu)")
-    output_dir: str | None = setting(None, "where curve.csv and curve.png go (default: artifacts/apc/...)")
-    overwrite: bool = setting(False, "replace an existing output folder")
+    results_dir: str | None = setting(None, "where curve.csv and curve.png go (default: artifacts/apc/...)")
+    overwrite: bool = setting(False, "replace an existing results folder")
     quiet: bool = setting(False, "no progress bars")
 
 
@@ -106,16 +107,12 @@ def main(argv=None):
     if set(s.calibration_seeds) & set(range(s.seed, s.seed + s.num_seeds)):
         raise InputError(f"{s.calibration_seeds} overlap the test seeds", "calibration_seeds",
                          fixes=("seed", "num_seeds"))
-    policy_dir = Path(s.model_dir)
-    if (policy_dir / "best_model" / "settings.json").is_file():
-        policy_dir = policy_dir / "best_model"
+    policy_dir = policy_folder(s.model_dir)
     s = cli.from_saved(s, read_settings(policy_dir), given, ("policy",), policy_dir)
-    output = Path(s.output_dir) if s.output_dir else (
+    output = Path(s.results_dir) if s.results_dir else (
         Path("artifacts") / "apc" / s.dataset / s.env_folder_name()
         / f"{policy_dir.resolve().parent.name}_{s.fast_scheduler}")
-    if output.exists() and not s.overwrite:
-        raise InputError(f"{output} already holds results; write elsewhere, or replace them", "output_dir",
-                         fixes=("overwrite",))
+    check_results_dir(output, s.overwrite)
     device = torch.device(s.device or ("cuda:0" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(s.seed)
     model, saved, scaling = load_policy(policy_dir, Path(s.plm_dir))

@@ -18,7 +18,7 @@ import torch
 from common import settings as cli
 from common.errors import InputError, exit_on_input_error
 from common.settings import setting
-from plm_special.checkpoint import load_policy, read_settings
+from plm_special.checkpoint import load_policy, policy_folder, read_settings
 from plm_special.dataset import WindowBatches, WindowDataset
 from plm_special.experience import load_pool
 from plm_special.llm_scheduler import LLMScheduler
@@ -127,8 +127,7 @@ def train(s: Settings, given: dict, device) -> tuple[Path, Settings]:
 
 
 def test(s: Settings, given: dict, policy_dir: Path, device) -> dict:
-    if (policy_dir / "best_model" / "settings.json").is_file():
-        policy_dir = policy_dir / "best_model"
+    policy_dir = policy_folder(policy_dir)
     saved = read_settings(policy_dir)
     s = cli.from_saved(s, saved, given, ("policy",), policy_dir)
     make_env = make_env_factory(s, resolve_data_root(s.data_dir))

@@ -46,6 +46,12 @@ def save_policy(model: OfflineRLPolicy, settings: dict, folder: Path, training_s
             (staging / "training_state.json").write_text(json.dumps(scalars, indent=2) + "\n")
 
 
+def policy_folder(folder: Path) -> Path:
+    """The saved policy a --model-dir names: a training run's folder stands for its best_model/."""
+    folder = Path(folder)
+    return folder / "best_model" if (folder / "best_model" / "settings.json").is_file() else folder
+
+
 def read_settings(folder: Path) -> dict:
     path = Path(folder) / "settings.json"
     if not path.is_file():

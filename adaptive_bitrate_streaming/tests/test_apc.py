@@ -117,7 +117,7 @@ def trained(tiny_plms, synthetic_data, small_pool, tmp_path_factory):
 def test_run_apc_writes_the_curve_whose_ends_are_the_two_policies(tiny_plms, synthetic_data, trained, tmp_path):
     flags = ["--data-dir", str(synthetic_data), "--video", "synthetic", "--trace", "synthetic-test"]
     curve = run_apc.main(["--model-dir", str(trained), "--plm-dir", str(tiny_plms), "--fast-policy", "bba",
-                          "--calibration-trace", "synthetic-valid", "--shares", "0", "0.5", "1", "--output-dir",
+                          "--calibration-trace", "synthetic-valid", "--shares", "0", "0.5", "1", "--results-dir",
                           str(tmp_path / "apc"), "--quiet", *flags])
     assert list(curve["router"]) == ["network"] * 3 + ["random"] * 3
     written = pd.read_csv(tmp_path / "apc" / "curve.csv")
@@ -132,7 +132,7 @@ def test_run_apc_writes_the_curve_whose_ends_are_the_two_policies(tiny_plms, syn
         assert points.loc[1.0, "llm_share"] == 1 and points.loc[1.0, "mean_qoe"] == pytest.approx(llm["mean_qoe"])
         assert 0.2 < points.loc[0.5, "llm_share"] < 0.8
 
-    again = run_script("run_apc.py", "--model-dir", str(trained), "--plm-dir", str(tiny_plms), "--output-dir",
+    again = run_script("run_apc.py", "--model-dir", str(trained), "--plm-dir", str(tiny_plms), "--results-dir",
                        str(tmp_path / "apc"), *flags)
     assert again.returncode == 2 and "already holds results" in again.stderr and "--overwrite" in again.stderr
     bad = run_script("run_apc.py", "--model-dir", str(trained), "--shares", "1.5", *flags)

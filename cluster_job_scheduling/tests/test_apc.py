@@ -108,7 +108,7 @@ def test_run_apc_writes_the_curve_whose_ends_are_the_two_schedulers(tiny_plms, s
     cluster = ["--dataset", "synthetic", "--job-arrival-cap", "12", "--data-dir", str(synthetic_data),
                "--seed", "1", "--num-seeds", "2"]
     curve = run_apc.main(["--model-dir", str(trained), "--plm-dir", str(tiny_plms), "--shares", "0", "0.5", "1",
-                          "--output-dir", str(tmp_path / "apc"), "--quiet", *cluster])
+                          "--results-dir", str(tmp_path / "apc"), "--quiet", *cluster])
     assert list(curve["router"]) == ["cluster"] * 3 + ["random"] * 3
     assert np.allclose(pd.read_csv(tmp_path / "apc" / "curve.csv")["avg_jct_s"], curve["avg_jct_s"])
     assert (tmp_path / "apc" / "curve.png").stat().st_size > 0
@@ -122,7 +122,7 @@ def test_run_apc_writes_the_curve_whose_ends_are_the_two_schedulers(tiny_plms, s
         assert points.loc[1.0, "llm_share"] == 1 and points.loc[1.0, "avg_jct_s"] == pytest.approx(llm["avg_jct_s"])
         assert 0.2 < points.loc[0.5, "llm_share"] < 0.8
 
-    again = run_script("run_apc.py", "--model-dir", str(trained), "--plm-dir", str(tiny_plms), "--output-dir",
+    again = run_script("run_apc.py", "--model-dir", str(trained), "--plm-dir", str(tiny_plms), "--results-dir",
                        str(tmp_path / "apc"), *cluster)
     assert again.returncode == 2 and "already holds results" in again.stderr and "--overwrite" in again.stderr
     overlap = run_script("run_apc.py", "--model-dir", str(trained), "--calibration-seeds", "2", *cluster)
