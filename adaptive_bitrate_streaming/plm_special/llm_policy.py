@@ -8,35 +8,30 @@ import torch
 from abr_sim.policy import Policy
 
 from .return_scaling import ReturnScaling
-from .rl_policy import OfflineRLPolicy
+from .rl_policy import TOKENS_PER_STEP, ClientCache, OfflineRLPolicy
 
 
 @dataclass
 class ClientContext:
-    """One client's episode so far: what the policy was conditioned on and what it chose."""
+    """One client's episode so far: what the policy was conditioned on, what was taken, and the client's cache
+    of the first `fed` tokens (positions 0..fed-1)."""
 
     target_return: float
     states: list = field(default_factory=list)
     returns: list = field(default_factory=list)
     actions: list = field(default_factory=list)
-
-
-@dataclass
-class CachedGroup:
-    """Clients decided together so far, with the keys and values of their tokens (one batched cache)."""
-
-    clients: tuple
-    steps: int
-    cache: object
+    cache: ClientCache | None = None
+    fed: int = 0
 
 
 class LLMPolicy(Policy):
     """Conditions on a target return that starts at the pool's best and drops by each chunk's processed QoE.
 
-    Decisions are incremental (only the 8 new tokens of a step are fed, earlier ones come from the cache)
-    whenever the same clients are decided together step after step, as the evaluation loop does; any
-    other pattern falls back to recomputing the clients' contexts, which gives the same actions.
-    `sample=False` takes the most likely bitrate; `sample=True` samples from a generator seeded with `seed`.
+    Every client keeps its own key/value cache, so any subset of clients, each at its own step, is decided in
+    one forward pass that feeds only the tokens not yet fed (the steps since the client's last LLM decision,
+    including steps that another policy decided, see `follow`); it gives the same actions as recomputing the
+    clients' contexts (`use_cache=False`). `sample=False` takes the most likely bitrate; `sample=True` samples
+    from a generator seeded with `seed`.
     """
 
     name = "trailblazer"
@@ -51,22 +46,26 @@ class LLMPolicy(Policy):
         self.use_cache = use_cache and model.backbone.supports_cache
         self.device = next(model.parameters()).device
         self.contexts: dict[int, ClientContext] = {}
-        self.group: CachedGroup | None = None
 
     def reset(self, client: int = 0) -> None:
         self.contexts[client] = ClientContext(self.initial_target)
-        if self.group is not None and client in self.group.clients:
-            self.group = None
+
+    def close(self, client: int) -> None:
+        """Forget a client (its context and cache)."""
+        self.contexts.pop(client, None)
 
     def act(self, observation, client: int = 0) -> int:
         return self.act_batch([observation], [client])[0]
 
     def follow(self, observation, client: int, action: int) -> None:
         """A step decided by another policy (APC's fast one) enters the client's context with the action that
-        was actually taken, so that the LLM's next decision sees the episode as it happened."""
+        was actually taken, so that the LLM's next decision sees the episode as it happened; its tokens are
+        fed with that decision."""
         self._extend(observation, client).actions.append(action)
-        if self.group is not None and client in self.group.clients:
-            self.group = None
+
+    def overrule(self, client: int, action: int) -> None:
+        """The client took `action` instead of the LLM's last decision for it (a server's deadline fallback)."""
+        self.contexts[client].actions[-1] = action
 
     def _extend(self, observation, client: int) -> ClientContext:
         """The client's context with the step of this observation added (its state and target return)."""
@@ -79,20 +78,39 @@ class LLMPolicy(Policy):
 
     @torch.inference_mode()
     def act_batch(self, observations: Sequence, clients: Sequence[int]) -> list[int]:
-        clients = tuple(clients)
         contexts = [self._extend(observation, client) for observation, client in zip(observations, clients)]
-        steps = len(contexts[0].states)
-        same_step = all(len(c.states) == steps for c in contexts)
-        continuing = self.group is not None and self.group.clients == clients and self.group.steps == steps - 1
-        if self.use_cache and same_step and (steps == 1 or continuing):
-            logits = self._decide_incrementally(contexts, clients, steps)
+        if self.use_cache:
+            logits = self._decide_incrementally(contexts)
         else:
-            self.group = None
             logits = self._decide_from_scratch_by_step(contexts)
         actions = self._choose(logits)
         for context, action in zip(contexts, actions):
             context.actions.append(action)
         return actions
+
+    def _decide_incrementally(self, contexts):
+        """Feed each client's unfed tokens: the steps from the one holding position `fed` to the decision
+        token of the current step; the tokens of all clients are embedded in one call."""
+        firsts = [context.fed // TOKENS_PER_STEP for context in contexts]  # first step with unfed tokens
+        states = np.concatenate([np.stack(c.states[first:]) for c, first in zip(contexts, firsts)])
+        returns = [r for c, first in zip(contexts, firsts) for r in c.returns[first:]]
+        actions = [a for c, first in zip(contexts, firsts) for a in c.actions[first:] + [0]]  # a_t is not seen
+        timesteps = [t for c, first in zip(contexts, firsts) for t in range(first, len(c.states))]
+        tokens = self.model.episode_tokens(
+            torch.from_numpy(states).to(self.device)[None], torch.tensor([actions], device=self.device),
+            torch.tensor([returns], dtype=torch.float32, device=self.device),
+            torch.tensor([timesteps], device=self.device).clamp(max=self.model.max_timestep))[0]
+        per_client, offset = [], 0
+        for context, first in zip(contexts, firsts):
+            steps = len(context.states) - first
+            client_tokens = tokens[offset * TOKENS_PER_STEP:(offset + steps) * TOKENS_PER_STEP]
+            per_client.append(client_tokens[context.fed - first * TOKENS_PER_STEP:-1])  # up to s6_t
+            offset += steps
+        logits, caches = self.model.decide(per_client, [c.fed for c in contexts], [c.cache for c in contexts])
+        for context, cache in zip(contexts, caches):
+            context.cache = cache
+            context.fed = len(context.states) * TOKENS_PER_STEP - 1
+        return logits
 
     def _decide_from_scratch_by_step(self, contexts):
         """Recompute every context, those at the same step in one forward pass; logits in the given order."""
@@ -102,17 +120,6 @@ class LLMPolicy(Policy):
             for i, row in zip(indices, self._decide_from_scratch([contexts[i] for i in indices])):
                 logits[i] = row
         return torch.stack(logits)
-
-    def _decide_incrementally(self, contexts, clients, steps):
-        states = torch.from_numpy(np.stack([c.states[-1] for c in contexts])).to(self.device)
-        returns = torch.tensor([c.returns[-1] for c in contexts], dtype=torch.float32, device=self.device)
-        previous = None
-        if steps > 1:
-            previous = torch.tensor([c.actions[-1] for c in contexts], device=self.device)
-        cache = self.group.cache if steps > 1 else None
-        logits, cache = self.model.decide(states, returns, steps - 1, previous, cache)
-        self.group = CachedGroup(clients, steps, cache)
-        return logits
 
     def _decide_from_scratch(self, contexts):
         """Recompute the whole context of clients at the same step (the reference the cache must match)."""

@@ -10,14 +10,18 @@ state of s6_t, so it sees R_t and the state of step t, and every earlier step, b
 
 Context: a token of step t attends to the tokens of steps t-w+1..t (a band of exactly w steps, causal
 within the band), in every layer. Training runs whole episodes under that mask; inference feeds only the
-new tokens of each step and keeps the keys and values of earlier ones in a cache. Both compute exactly the
-same function, for every backbone, with the same positions (0..8*T-1 from the start of the episode).
+tokens a client has not fed yet and keeps the keys and values of earlier ones in the client's own cache
+(`ClientCache`, trimmed to what later steps can still see). Both compute exactly the same function, for
+every backbone, with the same positions (0..8*T-1 from the start of the episode).
 """
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.rnn import pad_sequence
+from transformers import DynamicCache
 
 from .backbones import Backbone, load_backbone
 from .state_encoder import StateEncoder
@@ -28,10 +32,39 @@ NUM_ACTIONS = 6
 
 
 def band_mask(query_positions: torch.Tensor, key_positions: torch.Tensor, w: int) -> torch.Tensor:
-    """(Q, K) bool: key k is visible from query q if it is not later and at most w-1 steps earlier."""
-    query_steps = (query_positions // TOKENS_PER_STEP)[:, None]
-    key_steps = (key_positions // TOKENS_PER_STEP)[None, :]
-    return (key_positions[None, :] <= query_positions[:, None]) & (key_steps > query_steps - w)
+    """(..., Q, K) bool: key k is visible from query q if it is not later and at most w-1 steps earlier.
+    Positions are (Q,) and (K,), or (B, Q) and (B, K) for clients at different positions."""
+    queries, keys = query_positions.unsqueeze(-1), key_positions.unsqueeze(-2)
+    return (keys <= queries) & (keys // TOKENS_PER_STEP > queries // TOKENS_PER_STEP - w)
+
+
+@dataclass
+class ClientCache:
+    """One client's keys and values: per block a (heads, tokens, head_dim) pair, of the consecutive positions
+    start, start+1, ...; older tokens are dropped once no later step can see them."""
+
+    layers: list
+    start: int
+
+    @property
+    def length(self) -> int:
+        return self.layers[0][0].shape[1]
+
+
+def left_padded(caches: list, length: int) -> DynamicCache:
+    """The clients' caches as one batched cache of `length` tokens, each client's keys at the right end."""
+    reference = next(cache for cache in caches if cache is not None).layers
+    blocks = []
+    for block, (keys, _) in enumerate(reference):
+        pair = []
+        for part in (0, 1):
+            padded = keys.new_zeros(len(caches), keys.shape[0], length, keys.shape[2])
+            for i, cache in enumerate(caches):
+                if cache is not None:
+                    padded[i, :, length - cache.length:] = cache.layers[block][part]
+            pair.append(padded)
+        blocks.append(tuple(pair))
+    return DynamicCache(blocks)
 
 
 class OfflineRLPolicy(nn.Module):
@@ -75,11 +108,16 @@ class OfflineRLPolicy(nn.Module):
         hidden, cache = self.backbone(inputs, mask, positions.expand(tokens.shape[0], -1), cache, use_cache)
         return hidden.float(), cache
 
+    def episode_tokens(self, states, actions, returns, timesteps):
+        """(B, T) steps -> (B, 8T, E) tokens [R_t, s1_t..s6_t, a_t] of every step, in order."""
+        batch, steps = actions.shape
+        return torch.cat([self.step_tokens(states, returns, timesteps), self.action_tokens(actions, timesteps)],
+                         dim=2).reshape(batch, steps * TOKENS_PER_STEP, -1)
+
     def forward(self, states, actions, returns, timesteps, valid=None):
         """Action logits (B, T, 6) for whole (padded) episodes; `valid` (B, T) marks real steps."""
         batch, steps = actions.shape
-        tokens = torch.cat([self.step_tokens(states, returns, timesteps), self.action_tokens(actions, timesteps)],
-                           dim=2).reshape(batch, steps * TOKENS_PER_STEP, -1)  # (B, 8T, E)
+        tokens = self.episode_tokens(states, actions, returns, timesteps)  # (B, 8T, E)
         positions = torch.arange(steps * TOKENS_PER_STEP, device=tokens.device)
         mask = band_mask(positions, positions, self.w).expand(batch, -1, -1)
         if valid is not None:  # padded keys are hidden; every token keeps itself so no row is empty
@@ -95,21 +133,42 @@ class OfflineRLPolicy(nn.Module):
         logits = self(batch["states"], batch["actions"], batch["returns"], batch["timesteps"], batch["valid"])
         return F.cross_entropy(logits[batch["valid"]], batch["actions"][batch["valid"]])
 
-    def decide(self, states, returns, timestep: int, previous_actions=None, cache=None):
-        """Incremental decision for B clients at the same timestep, feeding only the new tokens.
+    def decide(self, tokens: list, firsts: list[int], caches: list):
+        """One pass for B clients, each at its own step: client i feeds `tokens[i]` (n_i, E), the tokens of its
+        positions firsts[i].. up to its decision token, after the keys of `caches[i]` (a ClientCache ending at
+        position firsts[i] - 1, or None at the start of an episode).
 
-        states (B, 6, 6), returns (B,), previous_actions (B,) taken at timestep - 1 (None at timestep 0),
-        cache: what the previous call returned. Returns (B, 6) logits and the updated cache.
+        Rows are padded: new tokens on the right, cached keys on the left, so each client's keys stay one
+        contiguous slice; padding is hidden and padded queries see only themselves. Returns (B, 6) logits of
+        each client's last token and the clients' updated caches.
         """
-        batch = returns.shape[0]
-        step = torch.full((batch, 1), min(timestep, self.max_timestep), device=returns.device)
-        tokens = self.step_tokens(states[:, None], returns[:, None], step)[:, 0]  # (B, 7, E)
-        first = timestep * TOKENS_PER_STEP
-        if previous_actions is not None:
-            tokens = torch.cat([self.action_tokens(previous_actions[:, None], step - 1)[:, 0], tokens], dim=1)
-            first -= 1
-        positions = torch.arange(first, timestep * TOKENS_PER_STEP + DECISION_TOKEN + 1, device=tokens.device)
-        keys = torch.arange(int(positions[-1]) + 1, device=tokens.device)
-        mask = band_mask(positions, keys, self.w).expand(batch, 1, -1, -1)
-        hidden, cache = self.run_backbone(tokens, mask, positions, cache, use_cache=True)
-        return self.action_head(hidden[:, -1]), cache
+        device = self.embed_ln.weight.device
+        lengths = torch.tensor([len(t) for t in tokens], device=device)
+        cached = [cache.length if cache is not None else 0 for cache in caches]
+        batch, new, old = len(tokens), int(lengths.max()), max(cached)
+        steps = torch.arange(new, device=device)
+        query_positions = torch.tensor(firsts, device=device)[:, None] + steps  # (B, N)
+        key_positions = torch.full((batch, old + new), -1, device=device)  # -1: padding
+        key_positions[:, old:] = torch.where(steps < lengths[:, None], query_positions, -1)
+        for i, cache in enumerate(caches):
+            if cached[i]:
+                key_positions[i, old - cached[i]:old] = torch.arange(cache.start, firsts[i], device=device)
+        mask = band_mask(query_positions, key_positions, self.w) & (key_positions >= 0)[:, None, :]
+        padded_query = (steps >= lengths[:, None])[:, :, None]  # (B, N, 1)
+        own_slot = (torch.arange(old + new, device=device) == old + steps[:, None])[None]  # (1, N, K)
+        mask = mask | (padded_query & own_slot)
+
+        cache = left_padded(caches, old) if old else None
+        inputs = pad_sequence(tokens, batch_first=True)
+        hidden, cache = self.run_backbone(inputs, mask[:, None], query_positions, cache, use_cache=True)
+        logits = self.action_head(hidden[torch.arange(batch, device=device), lengths - 1])
+
+        updated = []
+        for i in range(batch):
+            last = firsts[i] + int(lengths[i]) - 1
+            start = caches[i].start if cached[i] else firsts[i]
+            keep_from = max(start, (last // TOKENS_PER_STEP - self.w + 1) * TOKENS_PER_STEP)  # later steps see no older
+            begin, end = old - cached[i] + keep_from - start, old + int(lengths[i])
+            updated.append(ClientCache([(layer.keys[i, :, begin:end].clone(), layer.values[i, :, begin:end].clone())
+                                        for layer in cache.layers], keep_from))
+        return logits, updated

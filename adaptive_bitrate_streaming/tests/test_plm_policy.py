@@ -41,19 +41,27 @@ def test_cached_decisions_equal_full_recomputation(tiny_plms, synthetic_data, pl
 
 @pytest.mark.parametrize("plm_type", ["smollm2", "gpt2", "opt"])
 def test_incremental_logits_match_the_full_forward(tiny_plms, plm_type):
-    """Rotary and absolute-position backbones: every step's logits, fed step by step, equal one full pass."""
+    """Rotary and absolute-position backbones: clients fed irregularly (several steps at once, at different
+    steps in one pass, caches trimmed to w steps) get the logits of one full pass at every decision."""
     model = tiny_policy(tiny_plms, plm_type, w=3)
     torch.manual_seed(1)
-    steps = 12
-    states, returns = torch.rand(2, steps, 6, 6), torch.rand(2, steps)
-    actions, timesteps = torch.randint(0, 6, (2, steps)), torch.arange(steps).expand(2, -1)
+    clients, steps = 3, 12
+    states, returns = torch.rand(clients, steps, 6, 6), torch.rand(clients, steps)
+    actions, timesteps = torch.randint(0, 6, (clients, steps)), torch.arange(steps).expand(clients, -1)
+    decided_at = [set(range(steps)), {0, 3, 4, 9, 11}, {2, 5, 6, 7, 11}]
+    caches, fed = [None] * clients, [0] * clients
     with torch.no_grad():
         full = model(states, actions, returns, timesteps)
-        cache, incremental = None, []
+        tokens = model.episode_tokens(states, actions, returns, timesteps)
         for t in range(steps):
-            logits, cache = model.decide(states[:, t], returns[:, t], t, actions[:, t - 1] if t else None, cache)
-            incremental.append(logits)
-    assert torch.allclose(torch.stack(incremental, 1), full, atol=1e-4)
+            deciding = [c for c in range(clients) if t in decided_at[c]]
+            last = t * TOKENS_PER_STEP + 6  # s6_t
+            logits, updated = model.decide([tokens[c, fed[c]:last + 1] for c in deciding], [fed[c] for c in deciding],
+                                           [caches[c] for c in deciding])
+            for c, row, cache in zip(deciding, logits, updated):
+                assert torch.allclose(row, full[c, t], atol=1e-4), (c, t)
+                assert cache.start + cache.length == last + 1 and cache.length <= model.w * TOKENS_PER_STEP
+                caches[c], fed[c] = cache, last + 1
 
 
 @pytest.mark.parametrize("plm_type", ["llama", "gpt2", "t5-lm"])
