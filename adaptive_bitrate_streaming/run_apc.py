@@ -20,15 +20,15 @@ import torch
 
 from abr_sim.datasets import load_trace_set, load_video, resolve_data_root
 from abr_sim.evaluation import summarize
-from abr_sim.policy import Policy
 from abr_sim.results import check_results_dir
 from baselines import BASELINES, make_baseline
 from common import settings as cli
 from common.errors import InputError, exit_on_input_error
 from common.settings import setting
-from plm_special.apc import ROUTERS, CollaborativePolicy, NetworkRouter, RandomRouter, network_difficulty
+from plm_special.apc import ROUTERS, CollaborativePolicy, NetworkRouter, RandomRouter, difficulty_scores
 from plm_special.backbones import DEFAULT_PLM_DIR
-from plm_special.checkpoint import load_policy, policy_folder
+from plm_special.checkpoint import policy_folder
+from plm_special.inference import load_for_inference
 from plm_special.llm_policy import LLMPolicy
 from plm_special.routing import calibrate_threshold, write_curve
 from run_plm import evaluate, trace_count
@@ -56,20 +56,6 @@ class Settings:
     quiet: bool = setting(False, "no progress bars")
 
 
-class DifficultyRecorder(Policy):
-    """Passes a policy's decisions through and records the difficulty score of every request it answers."""
-
-    def __init__(self, policy: Policy):
-        self.policy, self.name, self.scores = policy, policy.name, []
-
-    def reset(self, client=0):
-        self.policy.reset(client)
-
-    def act_batch(self, observations, clients):
-        self.scores += [network_difficulty(o) for o in observations if not o.done]
-        return self.policy.act_batch(observations, clients)
-
-
 def quality_curve(s: Settings, data_root: Path, model, scaling, saved: dict) -> pd.DataFrame:
     video = load_video(data_root, s.video)
     test_set, calibration_set = load_trace_set(data_root, s.trace), load_trace_set(data_root, s.calibration_trace)
@@ -81,12 +67,11 @@ def quality_curve(s: Settings, data_root: Path, model, scaling, saved: dict) -> 
     def llm_policy():
         return LLMPolicy(model, scaling, saved["target_return_scale"], saved["sample"], s.seed)
 
-    recorder = DifficultyRecorder(llm_policy())
-    evaluate(recorder, calibration_set, video, len(calibration_set.traces), True, s.seed, s.num_clients)
+    scores = difficulty_scores(llm_policy(), calibration_set, video, s.num_clients)
     rows = []
     for router_name in s.routers:
         for share in s.shares:
-            router = NetworkRouter(calibrate_threshold(recorder.scores, share)) if router_name == "network" \
+            router = NetworkRouter(calibrate_threshold(scores, share)) if router_name == "network" \
                 else RandomRouter(share, s.seed)
             policy = CollaborativePolicy(llm_policy(), fast_policy(), router)
             summary = summarize(evaluate(policy, test_set, video, trace_num, False, s.seed, s.num_clients,
@@ -111,9 +96,8 @@ def main(argv=None):
     check_results_dir(output, s.overwrite)
     device = torch.device(s.device or ("cuda:0" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(s.seed)
-    model, saved, scaling = load_policy(policy_dir, Path(s.plm_dir))
-    model.backbone.merge_lora()
-    curve = quality_curve(s, resolve_data_root(s.data_dir), model.to(device), scaling, saved)
+    model, saved, scaling = load_for_inference(policy_dir, Path(s.plm_dir), "float32", device)
+    curve = quality_curve(s, resolve_data_root(s.data_dir), model, scaling, saved)
     write_curve(curve, output, "mean_qoe", f"mean QoE ({s.trace})", s.fast_policy)
     print(curve.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     print(f"written to {output}/curve.csv and curve.png")

@@ -27,6 +27,7 @@ from plm_special.checkpoint import load_policy, policy_folder, read_settings
 from plm_special.dataset import EpisodeBatches, ExperienceDataset
 from plm_special.experience import load_pool
 from plm_special.llm_policy import LLMPolicy
+from plm_special.inference import PRECISIONS, load_for_inference
 from plm_special.rl_policy import OfflineRLPolicy
 from plm_special.settings import LLMSettings
 from plm_special.trainer import TrainConfig, Trainer, Validation
@@ -58,6 +59,7 @@ class Settings(LLMSettings):
     fixed_order: bool = setting(False, "traces in name order and no delay noise", kind="training")
     num_clients: int = setting(32, "streaming clients decided side by side in one batch", kind="training",
                                minimum=1)
+    dtype: str = setting("float32", "--test: inference precision (int8 on the CPU only)", choices=PRECISIONS)
     data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
 
 
@@ -143,9 +145,8 @@ def test(s: Settings, given: dict, policy_dir: Path, device) -> dict:
         / f"{s.plm_type}_{s.plm_size}" / policy_dir.resolve().parent.name / f"seed_{s.seed}")
     check_results_dir(results_dir, s.overwrite)
 
-    model, saved, scaling = load_policy(policy_dir, Path(s.plm_dir))
-    model.backbone.merge_lora()
-    policy = LLMPolicy(model.to(device), scaling, s.target_return_scale, s.sample, s.seed)
+    model, saved, scaling = load_for_inference(policy_dir, Path(s.plm_dir), s.dtype, device)
+    policy = LLMPolicy(model, scaling, s.target_return_scale, s.sample, s.seed)
     logs = evaluate(policy, test_set, video, trace_num, fixed_order, s.seed, s.num_clients, quiet=False)
     summary = summarize(logs)
     summary["settings"] = {**cli.to_dict(s), "trace_num": trace_num, "fixed_order": fixed_order,

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from abr_sim.constants import BUFFER_NORM_FACTOR, VIDEO_BIT_RATE
+from abr_sim.evaluation import run_episodes
+from abr_sim.simulator import episode_schedule
 from abr_sim.policy import Policy
 
 from .llm_policy import LLMPolicy
@@ -39,6 +41,28 @@ def network_difficulty(observation) -> float:
     return (variability + 1.0 / (1.0 + level) + max(0.0, 1.0 - observation.chunk.buffer_s / BUFFER_NORM_FACTOR)
             + float(observation.chunk.rebuffer_s > 0) + min(1.0, float(observation.state[3, -1])) + mismatch)
 
+
+class DifficultyRecorder(Policy):
+    """Passes a policy's decisions through and records the difficulty score of every request it answers."""
+
+    def __init__(self, policy: Policy):
+        self.policy, self.name, self.scores = policy, policy.name, []
+
+    def reset(self, client=0):
+        self.policy.reset(client)
+
+    def act_batch(self, observations, clients):
+        self.scores += [network_difficulty(o) for o in observations if not o.done]
+        return self.policy.act_batch(observations, clients)
+
+
+def difficulty_scores(policy: Policy, trace_set, video, num_clients: int) -> list[float]:
+    """The scores of the requests `policy` answers streaming every trace of the set alone (in fixed order,
+    without delay noise): what the network router's thresholds are calibrated on (routing.py)."""
+    recorder = DifficultyRecorder(policy)
+    run_episodes(recorder, trace_set, video, episode_schedule(trace_set, True, len(trace_set.traces)), None,
+                 num_clients, progress=False)
+    return recorder.scores
 
 
 class NetworkRouter:

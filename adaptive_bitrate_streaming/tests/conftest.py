@@ -70,3 +70,16 @@ def small_pool(synthetic_data, tmp_path_factory) -> Path:
                         "--trace-num", "5", "--output", str(tmp_path_factory.mktemp("pools") / "pool"))
     assert result.returncode == 0, result.stderr
     return Path(result.stdout.split("pool ")[-1].split(":")[0])
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_policy(tiny_plms, synthetic_data, small_pool, tmp_path_factory) -> Path:
+    """A run folder of run_plm.py --adapt on a tiny Llama (one epoch on the small pool)."""
+    import run_plm
+
+    model_dir = tmp_path_factory.mktemp("trained") / "run"
+    run_plm.main(["--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--rank", "4", "--exp-pool-path",
+                  str(small_pool), "--model-dir", str(model_dir), "--plm-dir", str(tiny_plms), "--data-dir",
+                  str(synthetic_data), "--video", "synthetic", "--valid-trace", "synthetic-valid",
+                  "--state-feature-dim", "16", "--w", "5", "--batch-size", "4", "--seed", "7", "--num-epochs", "1"])
+    return model_dir

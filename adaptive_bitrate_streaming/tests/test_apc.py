@@ -104,17 +104,9 @@ def test_threshold_calibration_and_the_random_router_share():
         assert abs(np.mean(picks) - share) < 0.02
 
 
-@pytest.fixture(scope="module")
-def trained(tiny_plms, synthetic_data, small_pool, tmp_path_factory):
-    model_dir = tmp_path_factory.mktemp("apc") / "run"
-    run_plm.main(["--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--rank", "4", "--exp-pool-path",
-                  str(small_pool), "--model-dir", str(model_dir), "--plm-dir", str(tiny_plms), "--data-dir",
-                  str(synthetic_data), "--video", "synthetic", "--valid-trace", "synthetic-valid",
-                  "--state-feature-dim", "16", "--w", "5", "--batch-size", "4", "--seed", "7", "--num-epochs", "1"])
-    return model_dir
-
-
-def test_run_apc_writes_the_curve_whose_ends_are_the_two_policies(tiny_plms, synthetic_data, trained, tmp_path):
+def test_run_apc_writes_the_curve_whose_ends_are_the_two_policies(tiny_plms, synthetic_data, tiny_trained_policy,
+                                                                    tmp_path):
+    trained = tiny_trained_policy
     flags = ["--data-dir", str(synthetic_data), "--video", "synthetic", "--trace", "synthetic-test"]
     curve = run_apc.main(["--model-dir", str(trained), "--plm-dir", str(tiny_plms), "--fast-policy", "bba",
                           "--calibration-trace", "synthetic-valid", "--shares", "0", "0.5", "1", "--results-dir",

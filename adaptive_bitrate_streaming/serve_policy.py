@@ -1,0 +1,193 @@
+"""Serve an ABR policy to streaming clients over HTTP, with adaptive policy collaboration (APC).
+
+    python serve_policy.py --model-dir artifacts/quickstart/trailblazer --llm-share 0.2
+    python serve_policy.py --model-dir ... --ray --replicas 2          # the same server on Ray Serve
+
+Clients (dash.js players with Pensieve's/Genet's ABR rule, or anything that speaks the session API; routes
+in serving/app.py) report each chunk and get the next bitrate. The router sends about --llm-share of the
+requests, the most difficult by the network score (plm_special/apc.py), to the LLM, decided in dynamic
+batches (--max-batch-size, --max-wait-ms) over each session's own key/value cache; the fast policy answers
+the rest, and any request whose LLM answer is not ready within --deadline-ms. --llm-share 1 is the LLM
+alone, 0 the fast policy alone (no model is loaded). The network router's threshold is calibrated at start
+on --calibration-trace (the LLM alone streams it) unless --threshold is given. Stop with Ctrl-C: requests in
+flight are answered first.
+"""
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from abr_sim.datasets import load_trace_set, load_video, resolve_data_root
+from baselines import BASELINES, make_baseline
+from common import settings as cli
+from common.errors import InputError, exit_on_input_error
+from common.settings import setting
+from plm_special.apc import ROUTERS, NetworkRouter, RandomRouter, difficulty_scores
+from plm_special.backbones import DEFAULT_PLM_DIR
+from plm_special.checkpoint import policy_folder
+from plm_special.inference import PRECISIONS, load_for_inference
+from plm_special.llm_policy import LLMPolicy
+from plm_special.routing import calibrate_threshold
+from serving.service import PolicyService, ServerLimits
+
+TREE_DIR = Path(__file__).resolve().parent
+
+
+@dataclass
+class Settings:
+    model_dir: str | None = setting(None, "the adapted LLM policy (a run folder uses its best_model/); not needed "
+                                          "with --llm-share 0")
+    fast_policy: str = setting("hold", "the fast policy (hold: the best partner measured, README)", choices=BASELINES)
+    router: str = setting("network", "network: the most difficult requests; random: the same share uniformly",
+                          choices=ROUTERS)
+    llm_share: float = setting(0.2, "share of requests sent to the LLM (1: the LLM alone, 0: the fast policy alone)")
+    threshold: float | None = setting(None, "network router: send requests scoring above this (default: "
+                                            "calibrated for --llm-share on --calibration-trace)")
+    calibration_trace: str = setting("fcc-valid", "trace set the network router's threshold is calibrated on")
+    video: str = setting("video1", "video the clients stream (MPC's look-ahead and the calibration)")
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
+    host: str = setting("127.0.0.1", "address to listen on")
+    port: int = setting(8333, "port to listen on", minimum=1)
+    max_batch_size: int = setting(64, "most LLM requests decided in one pass", minimum=1)
+    max_wait_ms: float = setting(5.0, "a batch runs at most this long after its first request arrived")
+    deadline_ms: float = setting(1000.0, "answer with the fast policy when the LLM has not answered by then "
+                                         "(0: no deadline)")
+    max_sessions: int = setting(4096, "open sessions at most (503 beyond)", minimum=1)
+    session_idle_s: float = setting(120.0, "close sessions without a request for this long")
+    dtype: str = setting("float32", "inference precision (int8 on the CPU only)", choices=PRECISIONS)
+    device: str | None = setting(None, "e.g. cpu or cuda:0 (default: cuda:0 if available, else cpu)")
+    plm_dir: str = setting(str(DEFAULT_PLM_DIR), "where the <plm-type>/<plm-size>/ folders live")
+    seed: int = setting(100003, "seeds the random router and the Pensieve family's sampling")
+    threads: int | None = setting(None, "torch threads for the LLM (default: torch's)", minimum=1)
+    ray: bool = setting(False, "run on Ray Serve (a local Ray instance, or --ray-address)")
+    ray_address: str | None = setting(None, "an existing Ray cluster, e.g. ray://head:10001 or auto")
+    replicas: int = setting(1, "--ray: LLM shards, one replica each; session s goes to shard s %% replicas",
+                            minimum=1)
+    gpus_per_replica: float = setting(0.0, "--ray: GPUs each LLM shard asks for")
+    log_level: str = setting("warning", "uvicorn's log level", choices=["critical", "error", "warning", "info"])
+
+
+def llm_builder(s: Settings):
+    """A function that builds the LLM policy (called here, or in each Ray shard)."""
+    policy_dir = policy_folder(s.model_dir)
+
+    def build() -> LLMPolicy:
+        if s.threads:
+            torch.set_num_threads(s.threads)
+        device = torch.device(s.device or ("cuda:0" if torch.cuda.is_available() else "cpu"))
+        model, saved, scaling = load_for_inference(policy_dir, Path(s.plm_dir), s.dtype, device)
+        return LLMPolicy(model, scaling, saved["target_return_scale"], saved["sample"], s.seed)
+
+    return build
+
+
+def service_builder(s: Settings, data_root: Path, threshold: float):
+    """A function that builds the PolicyService around an LLM backend (None: the fast policy alone)."""
+
+    def build(llm_backend) -> PolicyService:
+        video = load_video(data_root, s.video) if s.fast_policy in ("mpc", "robustmpc") else None
+        fast = make_baseline(s.fast_policy, video, data_root, np.random.RandomState(s.seed))
+        router = NetworkRouter(threshold) if s.router == "network" else RandomRouter(s.llm_share, s.seed)
+        return PolicyService(fast, router, llm_backend, ServerLimits(s.deadline_ms, s.max_sessions, s.session_idle_s))
+
+    return build
+
+
+def network_threshold(s: Settings, data_root: Path, llm: LLMPolicy | None) -> float:
+    if s.threshold is not None or s.router != "network" or llm is None or s.llm_share in (0, 1):
+        return s.threshold if s.threshold is not None else calibrate_threshold([], s.llm_share)
+    calibration = load_trace_set(data_root, s.calibration_trace)
+    print(f"calibrating the network router's threshold for share {s.llm_share} on {s.calibration_trace} "
+          f"({len(calibration.traces)} traces streamed by the LLM alone)", flush=True)
+    scores = difficulty_scores(llm, calibration, load_video(data_root, s.video), 32)
+    return calibrate_threshold(scores, s.llm_share)
+
+
+def check_address_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise InputError(f"cannot listen on {host}:{port} ({error.strerror}); pick another with --port",
+                             "port") from None
+
+
+def describe(s: Settings, threshold: float) -> str:
+    if s.llm_share <= 0:
+        return f"the fast policy {s.fast_policy} alone"
+    if s.llm_share >= 1 and s.router == "network":
+        llm = "every request to the LLM"
+    else:
+        llm = (f"network router (threshold {threshold:.4f})" if s.router == "network" else "random router") + \
+              f" sending about {s.llm_share:.0%} of requests to the LLM, the rest to {s.fast_policy}"
+    deadline = f"deadline {s.deadline_ms:g} ms" if s.deadline_ms > 0 else "no deadline"
+    return f"{llm}; batches of up to {s.max_batch_size} within {s.max_wait_ms:g} ms, {deadline}, {s.dtype}"
+
+
+def serve_locally(s: Settings, data_root: Path) -> None:
+    import uvicorn
+
+    from serving.app import create_app
+    from serving.llm_worker import LocalBatcher, SessionLLM
+
+    llm = llm_builder(s)() if s.llm_share > 0 else None
+    threshold = network_threshold(s, data_root, llm)
+    batcher = LocalBatcher(SessionLLM(llm), s.max_batch_size, s.max_wait_ms) if llm is not None else None
+    app = create_app(service_builder(s, data_root, threshold)(batcher), [batcher.run] if batcher else [])
+    print(f"serving on http://{s.host}:{s.port}: {describe(s, threshold)}", flush=True)
+    uvicorn.run(app, host=s.host, port=s.port, log_level=s.log_level, timeout_graceful_shutdown=30)
+
+
+def start_on_ray(s: Settings, data_root: Path) -> str:
+    """Deploy the application on Ray Serve (starting a local Ray instance unless --ray-address) and return
+    its URL; the caller keeps the process alive and calls ray.serve.shutdown() at the end."""
+    import ray
+    from ray import serve
+
+    from serving.ray_app import build_application
+
+    if s.llm_share <= 0:
+        raise InputError("the Ray deployment scales the LLM path out; serve the fast policy alone without --ray",
+                         "llm_share")
+    threshold = network_threshold(s, data_root, llm_builder(s)() if s.router == "network" else None)
+    ray.init(address=s.ray_address, runtime_env={"env_vars": {"PYTHONPATH": str(TREE_DIR),
+                                                              "OMP_WAIT_POLICY": "PASSIVE"}},
+             include_dashboard=False, logging_level="warning")
+    serve.start(http_options={"host": s.host, "port": s.port})
+    application = build_application(service_builder(s, data_root, threshold), llm_builder(s), s.replicas,
+                                    s.max_batch_size, s.max_wait_ms, s.gpus_per_replica)
+    serve.run(application, name="trailblazer", route_prefix="/")
+    print(f"serving on Ray at http://{s.host}:{s.port} with {s.replicas} LLM shard(s): {describe(s, threshold)}",
+          flush=True)
+    return f"http://{s.host}:{s.port}"
+
+
+@exit_on_input_error
+def main(argv=None):
+    s, _ = cli.parse(Settings, argv, __doc__)
+    if not 0 <= s.llm_share <= 1:
+        raise InputError(f"must lie in [0, 1], got {s.llm_share}", "llm_share")
+    if s.llm_share > 0 and s.model_dir is None:
+        raise InputError("the LLM policy is needed for a share above 0: pass --model-dir (a folder run_plm.py "
+                         "--adapt wrote), or serve the fast policy alone with --llm-share 0", "model_dir")
+    if not s.ray or s.ray_address is None:
+        check_address_free(s.host, s.port)
+    data_root = resolve_data_root(s.data_dir)
+    if not s.ray:
+        serve_locally(s, data_root)
+        return
+    from ray import serve
+
+    start_on_ray(s, data_root)
+    try:
+        threading.Event().wait()  # the deployment runs in Ray's processes until Ctrl-C
+    except KeyboardInterrupt:
+        serve.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The LLM path of the server: requests wait in a queue and are decided in dynamic batches.
+
+A request carries what the LLM has not seen of its session: the steps the fast policy decided since the
+session's last LLM request (they enter the LLM's context with the action taken, LLMPolicy.follow), the
+action actually taken instead of the LLM's last answer if that came too late (LLMPolicy.overrule), and the
+observation to decide. `SessionLLM.decide_batch` applies them and decides the batch in one pass over the
+sessions' own key/value caches; only it touches the LLM policy, so it runs in one thread (the local batcher)
+or in one Ray Serve replica (ray_app.py) at a time.
+"""
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from plm_special.llm_policy import LLMPolicy
+
+
+@dataclass
+class LLMRequest:
+    session: int
+    observation: object
+    followed: list = field(default_factory=list)  # (observation, action) steps decided by the fast policy
+    overrule: int | None = None  # the action taken instead of the LLM's previous answer
+
+
+class SessionLLM:
+    """The LLM policy serving many sessions; every session is an LLMPolicy client with its own cache."""
+
+    def __init__(self, policy: LLMPolicy):
+        self.policy = policy
+
+    def decide_batch(self, requests: list[LLMRequest]) -> list[int]:
+        for request in requests:
+            first = request.followed[0][0] if request.followed else request.observation
+            if first.timestep == 0:  # the session's episode starts with this request
+                self.policy.reset(request.session)
+            elif request.overrule is not None:
+                self.policy.overrule(request.session, request.overrule)
+            for observation, action in request.followed:
+                self.policy.follow(observation, request.session, action)
+        return self.policy.act_batch([r.observation for r in requests], [r.session for r in requests])
+
+    def close(self, session: int) -> None:
+        self.policy.close(session)
+
+
+@dataclass
+class Pending:
+    request: LLMRequest
+    future: asyncio.Future
+    running: bool = False  # taken into a batch
+    abandoned: bool = False  # answered by the fast policy at its deadline before it ran
+
+
+class LocalBatcher:
+    """Dynamic batching in this process: the first waiting request opens a batch, which runs when it holds
+    `max_batch_size` requests or `max_wait_ms` after it opened, in a single worker thread so the event loop
+    keeps serving. A batch that fails is answered by an exception on each of its futures."""
+
+    def __init__(self, llm: SessionLLM, max_batch_size: int, max_wait_ms: float):
+        self.llm = llm
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.queue: asyncio.Queue[Pending] = asyncio.Queue()
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
+        self.batches = self.decided = 0
+        self.busy_s = 0.0
+
+    def submit(self, request: LLMRequest) -> Pending:
+        pending = Pending(request, asyncio.get_running_loop().create_future())
+        self.queue.put_nowait(pending)
+        return pending
+
+    async def close_session(self, session: int) -> None:
+        await asyncio.get_running_loop().run_in_executor(self.executor, self.llm.close, session)
+
+    async def _next_batch(self) -> list[Pending]:
+        batch = [await self.queue.get()]
+        opened = time.perf_counter()
+        while len(batch) < self.max_batch_size:
+            if self.queue.empty():
+                left = opened + self.max_wait_s - time.perf_counter()
+                if left <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self.queue.get(), left))
+                except TimeoutError:
+                    break
+            else:
+                batch.append(self.queue.get_nowait())
+        return [pending for pending in batch if not pending.abandoned]
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._next_batch()
+            if not batch:
+                continue
+            for pending in batch:
+                pending.running = True
+            started = time.perf_counter()
+            try:
+                actions = await loop.run_in_executor(self.executor, self.llm.decide_batch,
+                                                     [pending.request for pending in batch])
+            except Exception as error:  # the LLM worker failed: each request's handler falls back
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(error)
+                continue
+            finally:
+                self.busy_s += time.perf_counter() - started
+            self.batches += 1
+            self.decided += len(batch)
+            for pending, action in zip(batch, actions):
+                if not pending.future.done():
+                    pending.future.set_result(action)
+
+    def stats(self) -> dict:
+        return {"llm_batches": self.batches, "llm_decisions": self.decided,
+                "mean_batch_size": self.decided / max(1, self.batches), "llm_busy_s": self.busy_s}
+
+    async def drain(self) -> None:
+        """Wait until every queued request is decided (graceful shutdown)."""
+        while not self.queue.empty():
+            await asyncio.sleep(0.01)
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True)

@@ -1,0 +1,86 @@
+"""The same server as a Ray Serve application, to scale the LLM path out over a Ray cluster.
+
+The ingress deployment serves app.py's routes (sessions, reports, the fast policy and the router: light
+work). The LLM path is `replicas` shard deployments of one replica each, decided in `serve.batch` batches;
+session s always goes to shard s % replicas, so its key/value cache stays in one process. Shards ask Ray for
+`gpus_per_replica` GPUs each, so on a multi-node cluster they are placed on the GPU nodes.
+"""
+import asyncio
+
+from ray import serve
+
+from .llm_worker import Pending, SessionLLM
+
+
+@serve.deployment
+class LLMShard:
+    def __init__(self, build_llm, max_batch_size: int, max_wait_ms: float):
+        self.llm = SessionLLM(build_llm())
+        self.decide.set_max_batch_size(max_batch_size)
+        self.decide.set_batch_wait_timeout_s(max_wait_ms / 1000.0)
+        self.batches = self.decided = 0
+
+    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.005)
+    async def decide(self, requests: list) -> list[int]:
+        self.batches += 1
+        self.decided += len(requests)
+        return self.llm.decide_batch(requests)
+
+    def close(self, session: int) -> None:
+        self.llm.close(session)
+
+    def stats(self) -> dict:
+        return {"batches": self.batches, "decided": self.decided}
+
+
+class RayShards:
+    """The LLM backend of PolicyService on Ray: what LocalBatcher offers, over shard handles. A request's
+    state in Ray is not visible, so a late answer is always treated as running (its action is overruled)."""
+
+    def __init__(self, handles: list):
+        self.handles = handles
+
+    def submit(self, request) -> Pending:
+        response = self.handles[request.session % len(self.handles)].decide.remote(request)
+        return Pending(request, asyncio.ensure_future(_awaited(response)), running=True)
+
+    async def close_session(self, session: int) -> None:
+        await self.handles[session % len(self.handles)].close.remote(session)
+
+    def stats(self) -> dict:
+        return {"llm_shards": len(self.handles)}
+
+    async def drain(self) -> None:
+        return None
+
+    def shutdown(self) -> None:
+        return None
+
+
+async def _awaited(response):
+    return await response
+
+
+@serve.deployment(name="ingress", max_ongoing_requests=10_000)
+@serve.ingress()
+class Ingress:
+    """app.py's routes over a PolicyService whose LLM path is the shards (handles, one per shard)."""
+
+    def __init__(self, build_service, *shards):
+        self.service = build_service(RayShards(list(shards)))
+
+    def __serve_build_asgi_app__(self):
+        from .app import create_app
+
+        return create_app(self.service)
+
+
+def build_application(build_service, build_llm, replicas: int, max_batch_size: int, max_wait_ms: float,
+                      gpus_per_replica: float = 0.0):
+    """The Ray Serve application: `build_service(llm_backend)` makes the PolicyService in the ingress replica,
+    `build_llm()` the LLMPolicy in each shard."""
+    shards = [LLMShard.options(name=f"llm_shard_{i}", num_replicas=1,
+                               max_ongoing_requests=max(256, 4 * max_batch_size),
+                               ray_actor_options={"num_gpus": gpus_per_replica})
+              .bind(build_llm, max_batch_size, max_wait_ms) for i in range(replicas)]
+    return Ingress.bind(build_service, *shards)

@@ -1,0 +1,153 @@
+"""Sessions and APC routing, independent of the web framework (app.py serves it over HTTP, ray_app.py on Ray).
+
+Every request is answered: by the fast policy when the router calls it easy, by the LLM otherwise; when the
+LLM's answer is not ready within the deadline, or the LLM fails, by the fast policy's answer, which the fast
+policy computes for every request anyway (its own state, e.g. RobustMPC's error history, follows the whole
+episode). Steps the fast policy decided reach the LLM with the session's next LLM request.
+"""
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from abr_sim.policy import Policy
+
+from .llm_worker import LLMRequest
+from .reports import ReportError, ReportTracker, parse_report
+
+SOURCES = ("llm", "fast", "deadline", "llm-failed")  # who answered a request
+
+
+@dataclass
+class ServerLimits:
+    deadline_ms: float = 0.0  # 0: wait for the LLM however long it takes
+    max_sessions: int = 4096
+    session_idle_s: float = 120.0
+
+
+@dataclass
+class Session:
+    client: int  # the policies' id of this session (ids of closed sessions are reused)
+    tracker: ReportTracker = field(default_factory=ReportTracker)
+    unsent: list = field(default_factory=list)  # fast-decided steps the LLM has not seen yet
+    overrule: int | None = None  # the action taken instead of the LLM's last (late) answer
+    broken: bool = False  # the LLM failed on this session: the fast policy serves the rest of it
+    busy: bool = False
+    last_answer: dict | None = None
+    last_seen: float = field(default_factory=time.monotonic)
+
+
+class PolicyService:
+    def __init__(self, fast: Policy, router, llm_backend, limits: ServerLimits):
+        self.fast, self.router, self.llm, self.limits = fast, router, llm_backend, limits
+        self.sessions: dict[str, Session] = {}
+        self.free_clients: list[int] = []
+        self.next_client = 0
+        self.answered = dict.fromkeys(SOURCES, 0)
+        self.routed_to_llm = self.routable = 0
+        self.failed_requests = 0
+
+    # sessions
+    def open_session(self, session_id: str | None = None) -> str:
+        if session_id is None:
+            session_id = uuid.uuid4().hex
+        if session_id in self.sessions:
+            self._forget(session_id)
+        if len(self.sessions) >= self.limits.max_sessions:
+            raise ReportError(f"the server holds its limit of {self.limits.max_sessions} open sessions; close "
+                              "finished sessions or retry later", status=503)
+        client = self.free_clients.pop() if self.free_clients else self._new_client()
+        self.fast.reset(client)
+        self.sessions[session_id] = Session(client)
+        return session_id
+
+    def _new_client(self) -> int:
+        self.next_client += 1
+        return self.next_client - 1
+
+    def session(self, session_id: str) -> Session:
+        if session_id not in self.sessions:
+            raise ReportError(f"unknown or closed session '{session_id}'; open one with POST /sessions", status=404)
+        return self.sessions[session_id]
+
+    async def close_session(self, session_id: str) -> None:
+        client = self.session(session_id).client
+        self._forget(session_id)
+        if self.llm is not None:
+            await self.llm.close_session(client)
+
+    def _forget(self, session_id: str) -> None:
+        self.free_clients.append(self.sessions.pop(session_id).client)
+
+    async def expire_idle(self) -> list[str]:
+        now = time.monotonic()
+        idle = [sid for sid, s in self.sessions.items() if not s.busy and now - s.last_seen > self.limits.session_idle_s]
+        for session_id in idle:
+            await self.close_session(session_id)
+        return idle
+
+    # decisions
+    async def decide(self, session_id: str, payload) -> dict:
+        """The answer to one report: the next bitrate index, who decided it, and whether the video is over."""
+        session = self.session(session_id)
+        if session.busy:
+            raise ReportError("a request of this session is still being answered; send one report at a time",
+                              status=409)
+        report = parse_report(payload)
+        if session.last_answer is not None and report.lastRequest == session.tracker.chunks - 1:
+            return session.last_answer  # a retry of the last report gets the same answer
+        session.busy = True
+        try:
+            answer = await self._decide(session, session.tracker.observe(report))
+        finally:
+            session.busy = False
+            session.last_seen = time.monotonic()
+        session.last_answer = answer
+        return answer
+
+    async def _decide(self, session: Session, observation) -> dict:
+        fast_action = int(self.fast.act(observation, session.client))
+        action, source = fast_action, "fast"
+        use_llm = self.llm is not None and not session.broken and not observation.done
+        if use_llm:
+            self.routable += 1
+            if self.router.to_llm([observation], [session.client])[0]:
+                self.routed_to_llm += 1
+                action, source = await self._ask_llm(session, observation, fast_action)
+            else:
+                session.unsent.append((observation, fast_action))
+        self.answered[source] += 1
+        return {"quality": int(action), "decided_by": source, "done": bool(observation.done)}
+
+    async def _ask_llm(self, session: Session, observation, fast_action: int) -> tuple[int, str]:
+        request = LLMRequest(session.client, observation, session.unsent, session.overrule)
+        session.unsent, session.overrule = [], None
+        pending = self.llm.submit(request)
+        pending.future.add_done_callback(lambda future: self._after_llm(session, future))
+        deadline = self.limits.deadline_ms / 1000.0 if self.limits.deadline_ms > 0 else None
+        try:
+            return int(await asyncio.wait_for(asyncio.shield(pending.future), deadline)), "llm"
+        except TimeoutError:
+            if pending.running:  # the LLM will decide it; the context must hold the action taken
+                session.overrule = fast_action
+            else:  # skipped by the batcher: what it carried reaches the LLM with the next request
+                pending.abandoned = True
+                session.unsent = request.followed + [(observation, fast_action)]
+                session.overrule = request.overrule
+            return fast_action, "deadline"
+        except Exception:
+            return fast_action, "llm-failed"
+
+    def _after_llm(self, session: Session, future: asyncio.Future) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self.failed_requests += 1
+            session.broken = True
+
+    def stats(self) -> dict:
+        decided = sum(self.answered.values())
+        stats = {"open_sessions": len(self.sessions), "requests": decided, "answered_by": dict(self.answered),
+                 "llm_share": self.routed_to_llm / max(1, self.routable), "llm_failed_requests": self.failed_requests}
+        if self.llm is not None:
+            stats.update(self.llm.stats())
+        return stats
+
