@@ -67,6 +67,7 @@ class Settings:
     ray_address: str | None = setting(None, "an existing Ray cluster, e.g. ray://head:10001 or auto")
     replicas: int = setting(1, "--ray: LLM shards, one replica each; session s goes to shard s %% replicas",
                             minimum=1)
+    cpus_per_replica: float = setting(1.0, "--ray: CPUs each LLM shard asks for")
     gpus_per_replica: float = setting(0.0, "--ray: GPUs each LLM shard asks for")
     log_level: str = setting("warning", "uvicorn's log level", choices=["critical", "error", "warning", "info"])
 
@@ -159,7 +160,7 @@ def start_on_ray(s: Settings, data_root: Path) -> str:
              include_dashboard=False, logging_level="warning")
     serve.start(http_options={"host": s.host, "port": s.port})
     application = build_application(service_builder(s, data_root, threshold), llm_builder(s), s.replicas,
-                                    s.max_batch_size, s.max_wait_ms, s.gpus_per_replica)
+                                    s.max_batch_size, s.max_wait_ms, s.cpus_per_replica, s.gpus_per_replica)
     serve.run(application, name="trailblazer", route_prefix="/")
     print(f"serving on Ray at http://{s.host}:{s.port} with {s.replicas} LLM shard(s): {describe(s, threshold)}",
           flush=True)

@@ -3,7 +3,8 @@
 The ingress deployment serves app.py's routes (sessions, reports, the fast policy and the router: light
 work). The LLM path is `replicas` shard deployments of one replica each, decided in `serve.batch` batches;
 session s always goes to shard s % replicas, so its key/value cache stays in one process. Shards ask Ray for
-`gpus_per_replica` GPUs each, so on a multi-node cluster they are placed on the GPU nodes.
+`cpus_per_replica` CPUs and `gpus_per_replica` GPUs each, so on a multi-node cluster they are placed where
+those are free; the ingress asks for no CPU of its own.
 """
 import asyncio
 
@@ -61,7 +62,7 @@ async def _awaited(response):
     return await response
 
 
-@serve.deployment(name="ingress", max_ongoing_requests=10_000)
+@serve.deployment(name="ingress", max_ongoing_requests=10_000, ray_actor_options={"num_cpus": 0})
 @serve.ingress()
 class Ingress:
     """app.py's routes over a PolicyService whose LLM path is the shards (handles, one per shard)."""
@@ -76,11 +77,11 @@ class Ingress:
 
 
 def build_application(build_service, build_llm, replicas: int, max_batch_size: int, max_wait_ms: float,
-                      gpus_per_replica: float = 0.0):
+                      cpus_per_replica: float = 1.0, gpus_per_replica: float = 0.0):
     """The Ray Serve application: `build_service(llm_backend)` makes the PolicyService in the ingress replica,
     `build_llm()` the LLMPolicy in each shard."""
     shards = [LLMShard.options(name=f"llm_shard_{i}", num_replicas=1,
                                max_ongoing_requests=max(256, 4 * max_batch_size),
-                               ray_actor_options={"num_gpus": gpus_per_replica})
+                               ray_actor_options={"num_cpus": cpus_per_replica, "num_gpus": gpus_per_replica})
               .bind(build_llm, max_batch_size, max_wait_ms) for i in range(replicas)]
     return Ingress.bind(build_service, *shards)

@@ -263,3 +263,34 @@ def test_serve_policy_rejects_bad_settings_in_one_line(tiny_trained_policy):
     assert share.returncode == 2 and share.stderr.strip() == "error: --llm-share: must lie in [0, 1], got 1.5"
     precision = run_script("serve_policy.py", "--dtype", "int4", "--model-dir", str(tiny_trained_policy))
     assert precision.returncode == 2 and "int4" in precision.stderr and len(precision.stderr.strip().splitlines()) <= 3
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_ray_serve_deployment_decides_as_the_llm_policy(tiny_plms, tiny_trained_policy, synthetic_data):
+    """serve_policy.py --ray on a local Ray instance, two LLM shards: the same routes and the same decisions."""
+    ray = pytest.importorskip("ray")
+    from ray import serve
+
+    port = free_port()
+    settings, _ = serve_policy.cli.parse(serve_policy.Settings, [
+        "--ray", "--replicas", "2", "--model-dir", str(tiny_trained_policy), "--plm-dir", str(tiny_plms),
+        "--llm-share", "1", "--deadline-ms", "0", "--port", str(port), "--max-batch-size", "4", "--device", "cpu",
+        "--threads", "1", "--data-dir", str(synthetic_data), "--video", "synthetic"], "")
+    trace_set, video, schedule = traces(synthetic_data, 3)
+    try:
+        base = serve_policy.start_on_ray(settings, synthetic_data)
+        streamed = stream_all(base, trace_set, video, schedule)
+        stats = httpx.get(f"{base}/stats").json()
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+    expected = offline(llm_policy(tiny_plms, tiny_trained_policy), trace_set, video, schedule)
+    assert [qualities for qualities, _, _ in streamed] == expected
+    assert stats["answered_by"]["llm"] == 3 * 47 and stats["llm_shards"] == 2
