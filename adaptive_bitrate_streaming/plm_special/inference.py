@@ -5,6 +5,7 @@
     int8       dynamic quantization of the backbone's linear layers (int8 weights, activations quantized on
                the fly; PyTorch runs it on the CPU only)
 """
+import warnings
 from pathlib import Path
 
 import torch
@@ -26,6 +27,8 @@ def load_for_inference(policy_dir: Path, plm_dir: Path, precision: str, device: 
     model, saved, scaling = load_policy(policy_dir, plm_dir, torch.bfloat16 if precision == "bfloat16" else torch.float32)
     model.backbone.merge_lora()
     if precision == "int8":
-        model.backbone.model = torch.ao.quantization.quantize_dynamic(model.backbone.model, {nn.Linear},
-                                                                       dtype=torch.qint8)
+        with warnings.catch_warnings():  # PyTorch announces that its quantized tensors will move to torchao
+            warnings.simplefilter("ignore")
+            model.backbone.model = torch.ao.quantization.quantize_dynamic(model.backbone.model, {nn.Linear},
+                                                                           dtype=torch.qint8)
     return model.to(device).eval(), saved, scaling

@@ -187,3 +187,23 @@ def test_a_folder_of_another_architecture_is_refused(tiny_plms, tmp_path):
     (tmp_path / "qwen2" / "tiny").symlink_to(tiny_plms / "gpt2" / "tiny")
     with pytest.raises(InputError, match="holds a 'gpt2' model, but backbone type qwen2 needs 'qwen2'"):
         load_backbone(tmp_path, "qwen2", "tiny")
+
+
+def test_inference_precisions_decide_like_float32(tiny_trained_policy, tiny_plms, synthetic_data):
+    from plm_special.checkpoint import policy_folder
+    from plm_special.inference import load_for_inference
+
+    decided = {}
+    for precision in ("float32", "bfloat16", "int8"):
+        model, saved, scaling = load_for_inference(policy_folder(tiny_trained_policy), tiny_plms, precision,
+                                                   torch.device("cpu"))
+        quantized = [m for m in model.backbone.model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+        assert bool(quantized) == (precision == "int8")
+        if precision != "int8":
+            assert model.backbone.dtype == (torch.bfloat16 if precision == "bfloat16" else torch.float32)
+        decided[precision] = decisions(LLMPolicy(model, scaling), synthetic_data, num_traces=4, num_clients=2)
+    for precision in ("bfloat16", "int8"):
+        agreement = sum(a == b for a, b in zip(decided[precision], decided["float32"])) / len(decided["float32"])
+        assert agreement > 0.6, (precision, agreement)
+    with pytest.raises(InputError, match="int8 .* runs on the CPU only"):
+        load_for_inference(policy_folder(tiny_trained_policy), tiny_plms, "int8", torch.device("cuda"))

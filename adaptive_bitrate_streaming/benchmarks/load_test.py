@@ -1,0 +1,309 @@
+"""The load experiment: N concurrent streaming sessions against the policy server (serve_policy.py).
+
+    python benchmarks/load_test.py --model-dir artifacts/fcc_smollm2/run --results-dir artifacts/load/fcc_smollm2
+
+1. The LLM alone, in this process: it streams --calibration-trace (the network router's thresholds for every
+   APC share) and --trace (the offline reference QoE of every trace), then its batch throughput: decisions
+   per second when B clients stream side by side, for B in --batch-sizes (the ceiling of the server here).
+2. For every variant (llm: every request to the LLM; apc-p: the network router sends about a share p to it,
+   the rest to --fast-policy) and every N of --sessions: serve_policy.py starts in a subprocess on a free
+   loopback port and N sessions stream one whole episode each on --trace traces (session i: trace i mod the
+   set's size), as HTTP clients: each reports its chunk, waits for the answer and sleeps for the simulated
+   download and playback time of the next chunk divided by --time-scale. Sessions start spread over
+   --ramp-s seconds; a run stops after --max-run-s (sessions still streaming then are counted as cut).
+Per request it records the server's processing delay (X-Processing-Ms: handler entry to answer) and the
+client's round trip; per run the median/p90/p99 of both, the shares answered by the LLM, the fast policy and
+the deadline fallback, and the sessions' mean QoE against the LLM alone offline on the same traces. Writes
+summary.csv, requests/<variant>_n<N>.csv.gz, delays.png (box plots of processing delay against N) and
+llm_throughput.csv into --results-dir; finished runs are kept, so a rerun continues where it stopped.
+"""
+import asyncio
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import matplotlib
+import numpy as np
+import pandas as pd
+import torch
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+TREE = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(TREE))
+
+from abr_sim.datasets import load_trace_set, load_video, resolve_data_root  # noqa: E402
+from abr_sim.evaluation import run_episodes, summarize  # noqa: E402
+from abr_sim.simulator import StreamingSimulator, episode_schedule  # noqa: E402
+from abr_sim.streaming import StreamingClient  # noqa: E402
+from common import settings as cli  # noqa: E402
+from common.errors import InputError, exit_on_input_error  # noqa: E402
+from common.files import atomic_write_text  # noqa: E402
+from common.settings import setting  # noqa: E402
+from plm_special.apc import difficulty_scores  # noqa: E402
+from plm_special.backbones import DEFAULT_PLM_DIR  # noqa: E402
+from plm_special.checkpoint import policy_folder  # noqa: E402
+from plm_special.inference import PRECISIONS, load_for_inference  # noqa: E402
+from plm_special.llm_policy import LLMPolicy  # noqa: E402
+from plm_special.routing import calibrate_threshold  # noqa: E402
+from serving.reports import report_of  # noqa: E402
+
+
+@dataclass
+class Settings:
+    model_dir: str | None = setting(None, "the adapted LLM policy (a run folder uses its best_model/)", required=True)
+    variants: list[str] = setting(["llm", "apc-0.2", "apc-0.5", "apc-0.8"], "llm, or apc-<share>")
+    sessions: list[int] = setting([100, 200, 500, 1000, 2000], "numbers of concurrent sessions")
+    fast_policy: str = setting("hold", "APC's fast policy")
+    trace: str = setting("fcc-test", "trace set the sessions stream")
+    calibration_trace: str = setting("fcc-valid", "trace set the thresholds are calibrated on")
+    video: str = setting("video1", "video")
+    time_scale: float = setting(1.0, "simulated time runs this much faster than the wall clock")
+    ramp_s: float = setting(5.0, "sessions start uniformly within this many seconds")
+    max_run_s: float = setting(600.0, "a run stops after this many seconds")
+    deadline_ms: float = setting(1000.0, "the server's --deadline-ms")
+    max_batch_size: int = setting(64, "the server's --max-batch-size", minimum=1)
+    max_wait_ms: float = setting(5.0, "the server's --max-wait-ms")
+    batch_sizes: list[int] = setting([1, 8, 32, 64, 128], "batch sizes of the LLM throughput measurement")
+    threads: int = setting(1, "torch threads of the LLM, here and in the server", minimum=1)
+    dtype: str = setting("float32", "inference precision", choices=PRECISIONS)
+    plm_dir: str = setting(str(DEFAULT_PLM_DIR), "where the <plm-type>/<plm-size>/ folders live")
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
+    results_dir: str | None = setting(None, "where the results go", required=True)
+    seed: int = setting(0, "seeds the sessions' start times")
+
+
+def share_of(variant: str) -> float:
+    if variant == "llm":
+        return 1.0
+    try:
+        share = float(variant.removeprefix("apc-"))
+    except ValueError:
+        share = -1.0
+    if not variant.startswith("apc-") or not 0 < share < 1:
+        raise InputError(f"unknown variant '{variant}'; use llm or apc-<share in (0, 1)>", "variants")
+    return share
+
+
+# 1. the LLM alone
+def offline_reference(s: Settings, data_root: Path, video):
+    """(thresholds by share, offline QoE of every test trace, the LLM's batch throughput)."""
+    torch.set_num_threads(s.threads)
+    model, saved, scaling = load_for_inference(policy_folder(s.model_dir), Path(s.plm_dir), s.dtype,
+                                               torch.device("cpu"))
+
+    def llm():
+        return LLMPolicy(model, scaling, saved["target_return_scale"], saved["sample"], 0)
+
+    scores = difficulty_scores(llm(), load_trace_set(data_root, s.calibration_trace), video, 32)
+    thresholds = {v: calibrate_threshold(scores, share_of(v)) for v in s.variants}
+    test_set = load_trace_set(data_root, s.trace)
+    logs = run_episodes(llm(), test_set, video, episode_schedule(test_set, True, len(test_set.traces)), None, 32,
+                        progress=False)
+    qoe = [summarize([log])["mean_qoe"] for log in logs]
+    rows = []
+    for batch in s.batch_sizes:
+        policy = llm()
+        schedule = episode_schedule(test_set, True, batch)
+        started = time.perf_counter()
+        run_episodes(policy, test_set, video, schedule * max(1, 32 // batch), None, batch, progress=False)
+        decisions = 48 * len(schedule) * max(1, 32 // batch)
+        rows.append({"batch_size": batch, "decisions_per_s": decisions / (time.perf_counter() - started)})
+        print(f"LLM alone, batches of {batch}: {rows[-1]['decisions_per_s']:.0f} decisions/s", flush=True)
+    return thresholds, qoe, pd.DataFrame(rows)
+
+
+# 2. the server under load
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(s: Settings, variant: str, threshold: float, sessions: int, log_path: Path):
+    port = free_port()
+    command = [sys.executable, str(TREE / "serve_policy.py"), "--model-dir", s.model_dir, "--plm-dir", s.plm_dir,
+               "--fast-policy", s.fast_policy, "--llm-share", str(share_of(variant)), f"--threshold={threshold!r}",
+               "--port", str(port), "--threads", str(s.threads), "--deadline-ms", str(s.deadline_ms),
+               "--max-batch-size", str(s.max_batch_size), "--max-wait-ms", str(s.max_wait_ms), "--dtype", s.dtype,
+               "--max-sessions", str(sessions + 16), "--device", "cpu", "--log-level", "error", "--video", s.video]
+    if s.data_dir:
+        command += ["--data-dir", s.data_dir]
+    log = log_path.open("w")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=TREE,
+                              env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    return server, f"http://127.0.0.1:{port}"
+
+
+async def wait_until_up(base: str, server, timeout_s: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                raise RuntimeError(f"the server exited with code {server.returncode}")
+            try:
+                async with http.get(f"{base}/health") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.5)
+    raise RuntimeError("the server did not come up")
+
+
+async def stream_session(http, base, trace, pointer, video, start_s, s: Settings, stop_at, records):
+    """One player: its chunks' QoE and whether it finished the episode before the run stopped."""
+    await asyncio.sleep(start_s)
+    async with http.post(f"{base}/sessions") as response:
+        session = (await response.json())["session"]
+    player = StreamingClient(StreamingSimulator(video, None))
+    observation, clock_ms, rebuffer_ms = player.start_episode(trace, pointer), 0.0, 0.0
+    rewards = [observation.reward]
+    while True:
+        rebuffer_ms += observation.chunk.rebuffer_s * 1000.0
+        sent = time.perf_counter()
+        async with http.post(f"{base}/sessions/{session}/decide",
+                             json=report_of(observation, clock_ms, rebuffer_ms)) as response:
+            answer = await response.json()
+        records.append((answer["processing_ms"], (time.perf_counter() - sent) * 1000.0, answer["decided_by"]))
+        if answer["done"] or time.monotonic() > stop_at:
+            break
+        clock_ms += observation.chunk.delay_ms + observation.chunk.sleep_ms
+        observation = player.step(answer["quality"])
+        rewards.append(observation.reward)
+        await asyncio.sleep((observation.chunk.delay_ms + observation.chunk.sleep_ms) / 1000.0 / s.time_scale)
+    async with http.delete(f"{base}/sessions/{session}"):
+        pass
+    return rewards, answer["done"]
+
+
+async def load_run(s: Settings, base: str, sessions: int, test_set, video):
+    schedule = episode_schedule(test_set, True, len(test_set.traces))
+    starts = np.random.default_rng(s.seed).uniform(0, s.ramp_s, sessions)
+    records: list = []
+    stop_at = time.monotonic() + s.max_run_s
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None)) as http:
+        started = time.perf_counter()
+        results = await asyncio.gather(*(
+            stream_session(http, base, test_set.traces[schedule[i % len(schedule)][0]], schedule[i % len(schedule)][1],
+                           video, starts[i], s, stop_at, records) for i in range(sessions)))
+        wall_s = time.perf_counter() - started
+        async with http.get(f"{base}/stats") as response:
+            stats = await response.json()
+    return results, records, stats, wall_s
+
+
+def summarize_run(variant, sessions, results, records, stats, wall_s, offline_qoe, s: Settings) -> dict:
+    delays = pd.DataFrame(records, columns=["processing_ms", "round_trip_ms", "decided_by"])
+    complete = [i for i, (_, done) in enumerate(results) if done]
+    qoe = float(np.mean([r for i in complete for r in results[i][0][1:]])) if complete else float("nan")
+    reference = float(np.mean([offline_qoe[i % len(offline_qoe)] for i in complete])) if complete else float("nan")
+    answered = delays["decided_by"].value_counts()
+    row = {"variant": variant, "sessions": sessions, "requests": len(delays), "time_scale": s.time_scale,
+           "wall_s": wall_s, "requests_per_s": len(delays) / wall_s, "complete_sessions": len(complete)}
+    for column, name in (("processing_ms", "processing"), ("round_trip_ms", "round_trip")):
+        for label, q in (("median", 50), ("p90", 90), ("p99", 99)):
+            row[f"{name}_{label}_ms"] = float(np.percentile(delays[column], q))
+    for source in ("llm", "fast", "deadline", "llm-failed"):
+        row[f"share_{source}"] = float(answered.get(source, 0)) / len(delays)
+    row.update({"mean_batch_size": stats.get("mean_batch_size", 0.0), "mean_qoe": qoe,
+                "offline_llm_qoe": reference, "qoe_vs_offline_llm": qoe / reference - 1.0})
+    return row, delays
+
+
+def draw(summary_delays: dict, variants, sessions, path: Path) -> None:
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    width = 0.8 / len(variants)
+    for v, variant in enumerate(variants):
+        data = [summary_delays[(variant, n)] for n in sessions if (variant, n) in summary_delays]
+        positions = [i + (v - (len(variants) - 1) / 2) * width for i, n in enumerate(sessions)
+                     if (variant, n) in summary_delays]
+        if not data:
+            continue
+        boxes = axis.boxplot(data, positions=positions, widths=width * 0.9, showfliers=False, patch_artist=True)
+        for box in boxes["boxes"]:
+            box.set_facecolor(f"C{v}")
+        axis.plot([], [], color=f"C{v}", linewidth=8, label="LLM only" if variant == "llm" else
+                  f"APC, share {share_of(variant):g}")
+    axis.set_xticks(range(len(sessions)), [str(n) for n in sessions])
+    axis.set_xlabel("concurrent sessions")
+    axis.set_ylabel("request processing delay (ms)")
+    axis.set_yscale("log")
+    axis.legend()
+    axis.grid(alpha=0.3, axis="y")
+    figure.tight_layout()
+    temporary = path.with_suffix(".tmp.png")
+    figure.savefig(temporary, dpi=120)
+    plt.close(figure)
+    temporary.replace(path)
+
+
+@exit_on_input_error
+def main(argv=None):
+    s, _ = cli.parse(Settings, argv, __doc__)
+    for variant in s.variants:
+        share_of(variant)
+    output = Path(s.results_dir)
+    (output / "requests").mkdir(parents=True, exist_ok=True)
+    (output / "logs").mkdir(exist_ok=True)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # thousands of sockets, here and in the server
+    data_root = resolve_data_root(s.data_dir)
+    video, test_set = load_video(data_root, s.video), load_trace_set(data_root, s.trace)
+
+    reference_path = output / "offline_llm.csv"
+    if reference_path.is_file():
+        reference = pd.read_csv(reference_path)
+        thresholds = dict(zip(reference["variant"], reference["threshold"]))
+        offline_qoe = list(pd.read_csv(output / "offline_llm_qoe.csv")["mean_qoe"])
+    else:
+        thresholds, offline_qoe, throughput = offline_reference(s, data_root, video)
+        atomic_write_text(output / "llm_throughput.csv", throughput.to_csv(index=False))
+        atomic_write_text(output / "offline_llm_qoe.csv", pd.DataFrame({"mean_qoe": offline_qoe}).to_csv(index=False))
+        atomic_write_text(reference_path, pd.DataFrame({"variant": list(thresholds),
+                                                        "threshold": list(thresholds.values())}).to_csv(index=False))
+    summary_path = output / "summary.csv"
+    rows = pd.read_csv(summary_path).to_dict("records") if summary_path.is_file() else []
+    delays_by_run = {}
+    for variant in s.variants:
+        for sessions in s.sessions:
+            requests_path = output / "requests" / f"{variant}_n{sessions}.csv.gz"
+            if requests_path.is_file():
+                delays_by_run[(variant, sessions)] = pd.read_csv(requests_path)["processing_ms"].to_numpy()
+                continue
+            server, base = start_server(s, variant, thresholds.get(variant, float("-inf")), sessions,
+                                        output / "logs" / f"{variant}_n{sessions}.log")
+            try:
+                asyncio.run(wait_until_up(base, server))
+                results, records, stats, wall_s = asyncio.run(load_run(s, base, sessions, test_set, video))
+            finally:
+                server.send_signal(signal.SIGINT)
+                server.wait(timeout=60)
+            row, delays = summarize_run(variant, sessions, results, records, stats, wall_s, offline_qoe, s)
+            rows = [r for r in rows if (r["variant"], r["sessions"]) != (variant, sessions)] + [row]
+            atomic_write_text(summary_path, pd.DataFrame(rows).to_csv(index=False))
+            temporary = requests_path.with_suffix(".tmp.gz")
+            delays.to_csv(temporary, index=False, compression="gzip")
+            temporary.replace(requests_path)
+            delays_by_run[(variant, sessions)] = delays["processing_ms"].to_numpy()
+            print(f"{variant}, {sessions} sessions: processing median {row['processing_median_ms']:.1f} ms, p90 "
+                  f"{row['processing_p90_ms']:.1f}, p99 {row['processing_p99_ms']:.1f}; round trip median "
+                  f"{row['round_trip_median_ms']:.1f} ms; LLM answered {row['share_llm']:.3f}, deadline "
+                  f"{row['share_deadline']:.3f}; QoE {row['mean_qoe']:.4f} ({row['qoe_vs_offline_llm']:+.2%} vs the "
+                  f"LLM offline), {row['complete_sessions']}/{sessions} sessions complete, {wall_s:.0f} s", flush=True)
+            draw(delays_by_run, s.variants, s.sessions, output / "delays.png")
+    draw(delays_by_run, s.variants, s.sessions, output / "delays.png")
+    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+
+
+if __name__ == "__main__":
+    main()
