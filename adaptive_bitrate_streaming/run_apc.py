@@ -5,9 +5,9 @@
 
 For every router (`network`: the difficulty score of plm_special/apc.py above a threshold; `random`: the
 same share uniformly) and every share p of --shares, the adapted LLM and the fast policy stream the test
-traces together. The network router's threshold for p is calibrated on --calibration-trace (the LLM policy
-alone streams it; about a share p of its requests score above the threshold: the states it visits are
-those the collaboration visits where the LLM decides, whatever the partner), never on the test set; the
+traces together. The network router's threshold for p is calibrated on --calibration-trace, never on the
+test set: first so that about a share p of the requests of the LLM alone there score above it, then
+(--calibration-rounds times) from the requests of the collaboration itself at the previous threshold; the
 share actually realised on the test set is reported. Share 0 is the fast policy alone, share 1 the
 LLM alone. Writes curve.csv and curve.png into --results-dir and prints the table.
 """
@@ -25,12 +25,13 @@ from baselines import BASELINES, make_baseline
 from common import settings as cli
 from common.errors import InputError, exit_on_input_error
 from common.settings import setting
-from plm_special.apc import ROUTERS, CollaborativePolicy, NetworkRouter, RandomRouter, difficulty_scores
+from plm_special.apc import (ROUTERS, CollaborativePolicy, NetworkRouter, RandomRouter, calibrate_on_collaboration,
+                              difficulty_scores)
 from plm_special.backbones import DEFAULT_PLM_DIR
 from plm_special.checkpoint import policy_folder
 from plm_special.inference import load_for_inference
 from plm_special.llm_policy import LLMPolicy
-from plm_special.routing import calibrate_threshold, write_curve
+from plm_special.routing import write_curve
 from run_plm import evaluate, trace_count
 
 
@@ -43,6 +44,8 @@ class Settings:
     routers: list[str] = setting(ROUTERS, "routers to compare", choices=ROUTERS)
     shares: list[float] = setting([0.0, 0.1, 0.2, 0.5, 0.8, 1.0], "target shares of requests sent to the LLM")
     calibration_trace: str = setting("fcc-valid", "trace set the network router's thresholds are calibrated on")
+    calibration_rounds: int = setting(2, "rounds of recalibration on the collaboration itself (0: on the LLM "
+                                         "alone only)", minimum=0)
     trace: str = setting("fcc-test", "test trace set")
     video: str = setting("video1", "video")
     trace_num: int = setting(-1, "test traces; -1 = all (then in fixed order, no delay noise)")
@@ -71,8 +74,12 @@ def quality_curve(s: Settings, data_root: Path, model, scaling, saved: dict) -> 
     rows = []
     for router_name in s.routers:
         for share in s.shares:
-            router = NetworkRouter(calibrate_threshold(scores, share)) if router_name == "network" \
-                else RandomRouter(share, s.seed)
+            if router_name == "network":
+                router = NetworkRouter(calibrate_on_collaboration(
+                    scores, share, lambda t: CollaborativePolicy(llm_policy(), fast_policy(), NetworkRouter(t)),
+                    calibration_set, video, s.num_clients, s.calibration_rounds))
+            else:
+                router = RandomRouter(share, s.seed)
             policy = CollaborativePolicy(llm_policy(), fast_policy(), router)
             summary = summarize(evaluate(policy, test_set, video, trace_num, False, s.seed, s.num_clients,
                                          quiet=s.quiet))

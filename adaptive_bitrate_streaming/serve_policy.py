@@ -26,7 +26,8 @@ from baselines import BASELINES, make_baseline
 from common import settings as cli
 from common.errors import InputError, exit_on_input_error
 from common.settings import setting
-from plm_special.apc import ROUTERS, NetworkRouter, RandomRouter, difficulty_scores
+from plm_special.apc import (ROUTERS, CollaborativePolicy, NetworkRouter, RandomRouter, calibrate_on_collaboration,
+                              difficulty_scores)
 from plm_special.backbones import DEFAULT_PLM_DIR
 from plm_special.checkpoint import policy_folder
 from plm_special.inference import PRECISIONS, load_for_inference
@@ -48,6 +49,8 @@ class Settings:
     threshold: float | None = setting(None, "network router: send requests scoring above this (default: "
                                             "calibrated for --llm-share on --calibration-trace)")
     calibration_trace: str = setting("fcc-valid", "trace set the network router's threshold is calibrated on")
+    calibration_rounds: int = setting(2, "rounds of recalibration on the collaboration itself (run_apc.py)",
+                                      minimum=0)
     video: str = setting("video1", "video the clients stream (MPC's look-ahead and the calibration)")
     data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
     host: str = setting("127.0.0.1", "address to listen on")
@@ -104,8 +107,11 @@ def network_threshold(s: Settings, data_root: Path, llm: LLMPolicy | None) -> fl
     calibration = load_trace_set(data_root, s.calibration_trace)
     print(f"calibrating the network router's threshold for share {s.llm_share} on {s.calibration_trace} "
           f"({len(calibration.traces)} traces streamed by the LLM alone)", flush=True)
-    scores = difficulty_scores(llm, calibration, load_video(data_root, s.video), 32)
-    return calibrate_threshold(scores, s.llm_share)
+    video = load_video(data_root, s.video)
+    scores = difficulty_scores(llm, calibration, video, 32)
+    fast = service_builder(s, data_root, 0.0)(None).fast
+    return calibrate_on_collaboration(scores, s.llm_share, lambda t: CollaborativePolicy(llm, fast, NetworkRouter(t)),
+                                      calibration, video, 32, s.calibration_rounds)
 
 
 def check_address_free(host: str, port: int) -> None:

@@ -3,7 +3,7 @@
     python benchmarks/load_test.py --model-dir artifacts/fcc_smollm2/run --results-dir artifacts/load/fcc_smollm2
 
 1. The LLM alone, in this process: it streams --calibration-trace (the network router's thresholds for every
-   APC share) and --trace (the offline reference QoE of every trace), then its batch throughput: decisions
+   APC share, recalibrated on the collaboration itself as run_apc.py does) and --trace (the offline reference QoE of every trace), then its batch throughput: decisions
    per second when B clients stream side by side, for B in --batch-sizes (the ceiling of the server here).
 2. For every variant (llm: every request to the LLM; apc-p: the network router sends about a share p to it,
    the rest to --fast-policy) and every N of --sessions: serve_policy.py starts in a subprocess on a free
@@ -48,12 +48,12 @@ from common import settings as cli  # noqa: E402
 from common.errors import InputError, exit_on_input_error  # noqa: E402
 from common.files import atomic_write_text  # noqa: E402
 from common.settings import setting  # noqa: E402
-from plm_special.apc import difficulty_scores  # noqa: E402
+from baselines import make_baseline  # noqa: E402
+from plm_special.apc import CollaborativePolicy, NetworkRouter, calibrate_on_collaboration, difficulty_scores  # noqa: E402
 from plm_special.backbones import DEFAULT_PLM_DIR  # noqa: E402
 from plm_special.checkpoint import policy_folder  # noqa: E402
 from plm_special.inference import PRECISIONS, load_for_inference  # noqa: E402
 from plm_special.llm_policy import LLMPolicy  # noqa: E402
-from plm_special.routing import calibrate_threshold  # noqa: E402
 from serving.reports import report_of  # noqa: E402
 
 
@@ -65,6 +65,8 @@ class Settings:
     fast_policy: str = setting("hold", "APC's fast policy")
     trace: str = setting("fcc-test", "trace set the sessions stream")
     calibration_trace: str = setting("fcc-valid", "trace set the thresholds are calibrated on")
+    calibration_rounds: int = setting(2, "rounds of recalibration on the collaboration itself (run_apc.py)",
+                                      minimum=0)
     video: str = setting("video1", "video")
     time_scale: float = setting(1.0, "simulated time runs this much faster than the wall clock")
     ramp_s: float = setting(5.0, "sessions start uniformly within this many seconds")
@@ -103,8 +105,15 @@ def offline_reference(s: Settings, data_root: Path, video):
     def llm():
         return LLMPolicy(model, scaling, saved["target_return_scale"], saved["sample"], 0)
 
-    scores = difficulty_scores(llm(), load_trace_set(data_root, s.calibration_trace), video, 32)
-    thresholds = {v: calibrate_threshold(scores, share_of(v)) for v in s.variants}
+    calibration = load_trace_set(data_root, s.calibration_trace)
+    scores = difficulty_scores(llm(), calibration, video, 32)
+
+    def collaboration(threshold):
+        fast = make_baseline(s.fast_policy, video, data_root, np.random.RandomState(0))
+        return CollaborativePolicy(llm(), fast, NetworkRouter(threshold))
+
+    thresholds = {v: calibrate_on_collaboration(scores, share_of(v), collaboration, calibration, video, 32,
+                                                s.calibration_rounds) for v in s.variants}
     test_set = load_trace_set(data_root, s.trace)
     logs = run_episodes(llm(), test_set, video, episode_schedule(test_set, True, len(test_set.traces)), None, 32,
                         progress=False)

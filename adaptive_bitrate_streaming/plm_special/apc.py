@@ -28,6 +28,7 @@ from abr_sim.simulator import episode_schedule
 from abr_sim.policy import Policy
 
 from .llm_policy import LLMPolicy
+from .routing import calibrate_threshold
 
 ROUTERS = ["network", "random"]
 
@@ -63,6 +64,19 @@ def difficulty_scores(policy: Policy, trace_set, video, num_clients: int) -> lis
     run_episodes(recorder, trace_set, video, episode_schedule(trace_set, True, len(trace_set.traces)), None,
                  num_clients, progress=False)
     return recorder.scores
+
+
+def calibrate_on_collaboration(scores, share: float, collaboration, trace_set, video, num_clients: int,
+                               rounds: int) -> float:
+    """The network router's threshold for `share`: first from `scores` (the LLM alone); then, `rounds` times,
+    `collaboration(threshold)` (a CollaborativePolicy) streams the calibration set and the threshold is set
+    from the scores of the requests it met, whose states differ from the LLM's own (a fixed-point iteration
+    towards the share realised by the collaboration itself)."""
+    threshold = calibrate_threshold(scores, share)
+    for _ in range(rounds if 0 < share < 1 else 0):
+        threshold = calibrate_threshold(difficulty_scores(collaboration(threshold), trace_set, video, num_clients),
+                                        share)
+    return threshold
 
 
 class NetworkRouter:

@@ -130,3 +130,27 @@ def test_run_apc_writes_the_curve_whose_ends_are_the_two_policies(tiny_plms, syn
     bad = run_script("run_apc.py", "--model-dir", str(trained), "--shares", "1.5", *flags)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error: --shares: shares must lie in [0, 1]")
     assert json.loads((trained / "best_model" / "settings.json").read_text())["plm_type"] == "llama"
+
+
+def test_calibration_on_the_collaboration_realises_the_target_share(tiny_plms, synthetic_data):
+    """With hold as the partner the LLM-alone threshold realises a share far from the target on the
+    calibration set itself; recalibrating on the collaboration brings it close."""
+    from plm_special.apc import calibrate_on_collaboration, difficulty_scores
+
+    model = tiny_policy(tiny_plms, "llama")
+    trace_set, video = load_trace_set(synthetic_data, "synthetic-valid"), load_video(synthetic_data, "synthetic")
+    scores = difficulty_scores(LLMPolicy(model, SCALING), trace_set, video, 8)
+
+    def collaboration(threshold):
+        return CollaborativePolicy(LLMPolicy(model, SCALING), Hold(), NetworkRouter(threshold))
+
+    def realised(threshold):
+        policy = collaboration(threshold)
+        run_episodes(policy, trace_set, video, episode_schedule(trace_set, True, len(trace_set.traces)), None, 8,
+                     progress=False)
+        return policy.llm_share
+
+    share = 0.3
+    alone = realised(calibrate_on_collaboration(scores, share, collaboration, trace_set, video, 8, rounds=0))
+    recalibrated = realised(calibrate_on_collaboration(scores, share, collaboration, trace_set, video, 8, rounds=2))
+    assert abs(recalibrated - share) < abs(alone - share) and abs(recalibrated - share) < 0.05, (alone, recalibrated)
