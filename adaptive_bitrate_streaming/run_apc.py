@@ -3,10 +3,12 @@
     python run_apc.py --model-dir artifacts/fcc_smollm2/run --fast-policy hold \\
         --calibration-trace fcc-valid --trace fcc-test --video video1
 
-For every router (`network`: the difficulty score of plm_special/apc.py above a threshold; `random`: the
-same share uniformly) and every share p of --shares, the adapted LLM and the fast policy stream the test
-traces together. The network router's threshold for p is calibrated on --calibration-trace, never on the
-test set: first so that about a share p of the requests of the LLM alone there score above it, then
+For every router (`network`: the difficulty score of plm_special/apc.py above a threshold; `learned`: the
+probability that the LLM decides otherwise than the fast policy, fitted on --calibration-trace
+(plm_special/learned_router.py), above a threshold; `random`: the same share uniformly) and every share p
+of --shares, the adapted LLM and the fast policy stream the test traces together. The thresholds for p are
+calibrated on --calibration-trace, never on the test set: first so that about a share p of the requests
+of the LLM alone there score above them, then
 (--calibration-rounds times) from the requests of the collaboration itself at the previous threshold; the
 share actually realised on the test set is reported. Share 0 is the fast policy alone, share 1 the
 LLM alone. Writes curve.csv and curve.png into --results-dir and prints the table.
@@ -26,10 +28,11 @@ from common import settings as cli
 from common.errors import InputError, exit_on_input_error
 from common.settings import setting
 from plm_special.apc import (ROUTERS, CollaborativePolicy, NetworkRouter, RandomRouter, calibrate_on_collaboration,
-                              difficulty_scores)
+                              difficulty_scores, network_difficulty)
 from plm_special.backbones import DEFAULT_PLM_DIR
 from plm_special.checkpoint import policy_folder
 from plm_special.inference import load_for_inference
+from plm_special.learned_router import LearnedRouter, fit_disagreement_model
 from plm_special.llm_policy import LLMPolicy
 from plm_special.routing import write_curve
 from run_plm import evaluate, trace_count
@@ -70,14 +73,27 @@ def quality_curve(s: Settings, data_root: Path, model, scaling, saved: dict) -> 
     def llm_policy():
         return LLMPolicy(model, scaling, saved["target_return_scale"], saved["sample"], s.seed)
 
-    scores = difficulty_scores(llm_policy(), calibration_set, video, s.num_clients)
+    def calibrated(make_router, score, scores, share):
+        """make_router(threshold), its threshold calibrated for `share` on the calibration set."""
+        threshold = calibrate_on_collaboration(
+            scores, share, lambda t: CollaborativePolicy(llm_policy(), fast_policy(), make_router(t)),
+            calibration_set, video, s.num_clients, s.calibration_rounds, score)
+        return make_router(threshold)
+
+    network_scores = difficulty_scores(llm_policy(), calibration_set, video, s.num_clients)
+    if "learned" in s.routers:
+        disagreement_model, learned_scores, disagreement = fit_disagreement_model(llm_policy(), fast_policy(), calibration_set,
+                                                                     video, s.num_clients, s.seed)
+        print(f"learned router: the LLM and {s.fast_policy} disagree on {disagreement:.3f} of the requests of "
+              f"{s.calibration_trace}", flush=True)
     rows = []
     for router_name in s.routers:
         for share in s.shares:
             if router_name == "network":
-                router = NetworkRouter(calibrate_on_collaboration(
-                    scores, share, lambda t: CollaborativePolicy(llm_policy(), fast_policy(), NetworkRouter(t)),
-                    calibration_set, video, s.num_clients, s.calibration_rounds))
+                router = calibrated(NetworkRouter, network_difficulty, network_scores, share)
+            elif router_name == "learned":
+                router = calibrated(lambda t: LearnedRouter(disagreement_model, t), disagreement_model,
+                                    learned_scores, share)
             else:
                 router = RandomRouter(share, s.seed)
             policy = CollaborativePolicy(llm_policy(), fast_policy(), router)

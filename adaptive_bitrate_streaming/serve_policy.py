@@ -27,10 +27,11 @@ from common import settings as cli
 from common.errors import InputError, exit_on_input_error
 from common.settings import setting
 from plm_special.apc import (ROUTERS, CollaborativePolicy, NetworkRouter, RandomRouter, calibrate_on_collaboration,
-                              difficulty_scores)
+                              difficulty_scores, network_difficulty)
 from plm_special.backbones import DEFAULT_PLM_DIR
 from plm_special.checkpoint import policy_folder
 from plm_special.inference import PRECISIONS, load_for_inference
+from plm_special.learned_router import LearnedRouter, fit_disagreement_model
 from plm_special.llm_policy import LLMPolicy
 from plm_special.routing import calibrate_threshold
 from serving.service import PolicyService, ServerLimits
@@ -43,11 +44,12 @@ class Settings:
     model_dir: str | None = setting(None, "the adapted LLM policy (a run folder uses its best_model/); not needed "
                                           "with --llm-share 0")
     fast_policy: str = setting("hold", "the fast policy (hold: the best partner measured, README)", choices=BASELINES)
-    router: str = setting("network", "network: the most difficult requests; random: the same share uniformly",
+    router: str = setting("network", "network: the most difficult requests; learned: where the LLM would most "
+                                     "likely decide otherwise than the fast policy; random: the same share uniformly",
                           choices=ROUTERS)
     llm_share: float = setting(0.2, "share of requests sent to the LLM (1: the LLM alone, 0: the fast policy alone)")
-    threshold: float | None = setting(None, "network router: send requests scoring above this (default: "
-                                            "calibrated for --llm-share on --calibration-trace)")
+    threshold: float | None = setting(None, "network/learned router: send requests scoring above this "
+                                            "(default: calibrated for --llm-share on --calibration-trace)")
     calibration_trace: str = setting("fcc-valid", "trace set the network router's threshold is calibrated on")
     calibration_rounds: int = setting(2, "rounds of recalibration on the collaboration itself (run_apc.py)",
                                       minimum=0)
@@ -89,29 +91,44 @@ def llm_builder(s: Settings):
     return build
 
 
-def service_builder(s: Settings, data_root: Path, threshold: float):
+def fast_policy(s: Settings, data_root: Path):
+    video = load_video(data_root, s.video) if s.fast_policy in ("mpc", "robustmpc") else None
+    return make_baseline(s.fast_policy, video, data_root, np.random.RandomState(s.seed))
+
+
+def service_builder(s: Settings, data_root: Path, router):
     """A function that builds the PolicyService around an LLM backend (None: the fast policy alone)."""
 
     def build(llm_backend) -> PolicyService:
-        video = load_video(data_root, s.video) if s.fast_policy in ("mpc", "robustmpc") else None
-        fast = make_baseline(s.fast_policy, video, data_root, np.random.RandomState(s.seed))
-        router = NetworkRouter(threshold) if s.router == "network" else RandomRouter(s.llm_share, s.seed)
-        return PolicyService(fast, router, llm_backend, ServerLimits(s.deadline_ms, s.max_sessions, s.session_idle_s))
+        limits = ServerLimits(s.deadline_ms, s.max_sessions, s.session_idle_s)
+        return PolicyService(fast_policy(s, data_root), router, llm_backend, limits)
 
     return build
 
 
-def network_threshold(s: Settings, data_root: Path, llm: LLMPolicy | None) -> float:
-    if s.threshold is not None or s.router != "network" or llm is None or s.llm_share in (0, 1):
-        return s.threshold if s.threshold is not None else calibrate_threshold([], s.llm_share)
-    calibration = load_trace_set(data_root, s.calibration_trace)
-    print(f"calibrating the network router's threshold for share {s.llm_share} on {s.calibration_trace} "
-          f"({len(calibration.traces)} traces streamed by the LLM alone)", flush=True)
-    video = load_video(data_root, s.video)
-    scores = difficulty_scores(llm, calibration, video, 32)
-    fast = service_builder(s, data_root, 0.0)(None).fast
-    return calibrate_on_collaboration(scores, s.llm_share, lambda t: CollaborativePolicy(llm, fast, NetworkRouter(t)),
-                                      calibration, video, 32, s.calibration_rounds)
+def build_router(s: Settings, data_root: Path, llm: LLMPolicy | None):
+    """The router of the settings; a score router's threshold is --threshold, or calibrated for --llm-share
+    on --calibration-trace as run_apc.py does (the learned router is fitted there in any case)."""
+    if s.router == "random":
+        return RandomRouter(s.llm_share, s.seed)
+    if llm is None or s.llm_share in (0, 1):  # all or nothing: the score does not matter
+        return NetworkRouter(s.threshold if s.threshold is not None else calibrate_threshold([], s.llm_share))
+    calibration, video = load_trace_set(data_root, s.calibration_trace), load_video(data_root, s.video)
+    print(f"calibrating the {s.router} router for share {s.llm_share} on {s.calibration_trace} "
+          f"({len(calibration.traces)} traces)", flush=True)
+    if s.router == "network":
+        make_router, score = NetworkRouter, network_difficulty
+        scores = difficulty_scores(llm, calibration, video, 32) if s.threshold is None else []
+    else:
+        score, scores, _ = fit_disagreement_model(llm, fast_policy(s, data_root), calibration, video, 32, s.seed)
+
+        def make_router(threshold):
+            return LearnedRouter(score, threshold)
+    if s.threshold is not None:
+        return make_router(s.threshold)
+    return make_router(calibrate_on_collaboration(
+        scores, s.llm_share, lambda t: CollaborativePolicy(llm, fast_policy(s, data_root), make_router(t)),
+        calibration, video, 32, s.calibration_rounds, score))
 
 
 def check_address_free(host: str, port: int) -> None:
@@ -123,14 +140,15 @@ def check_address_free(host: str, port: int) -> None:
                              "port") from None
 
 
-def describe(s: Settings, threshold: float) -> str:
+def describe(s: Settings, router) -> str:
     if s.llm_share <= 0:
         return f"the fast policy {s.fast_policy} alone"
-    if s.llm_share >= 1 and s.router == "network":
+    if s.llm_share >= 1 and s.router != "random":
         llm = "every request to the LLM"
     else:
-        llm = (f"network router (threshold {threshold:.4f})" if s.router == "network" else "random router") + \
-              f" sending about {s.llm_share:.0%} of requests to the LLM, the rest to {s.fast_policy}"
+        threshold = f" (threshold {router.threshold:.4f})" if hasattr(router, "threshold") else ""
+        llm = f"{router.name} router{threshold} sending about {s.llm_share:.0%} of requests to the LLM, the rest " \
+              f"to {s.fast_policy}"
     deadline = f"deadline {s.deadline_ms:g} ms" if s.deadline_ms > 0 else "no deadline"
     return f"{llm}; batches of up to {s.max_batch_size} within {s.max_wait_ms:g} ms, {deadline}, {s.dtype}"
 
@@ -142,10 +160,10 @@ def serve_locally(s: Settings, data_root: Path) -> None:
     from serving.llm_worker import LocalBatcher, SessionLLM
 
     llm = llm_builder(s)() if s.llm_share > 0 else None
-    threshold = network_threshold(s, data_root, llm)
+    router = build_router(s, data_root, llm)
     batcher = LocalBatcher(SessionLLM(llm), s.max_batch_size, s.max_wait_ms) if llm is not None else None
-    app = create_app(service_builder(s, data_root, threshold)(batcher), [batcher.run] if batcher else [])
-    print(f"serving on http://{s.host}:{s.port}: {describe(s, threshold)}", flush=True)
+    app = create_app(service_builder(s, data_root, router)(batcher), [batcher.run] if batcher else [])
+    print(f"serving on http://{s.host}:{s.port}: {describe(s, router)}", flush=True)
     uvicorn.run(app, host=s.host, port=s.port, log_level=s.log_level, timeout_graceful_shutdown=30)
 
 
@@ -160,15 +178,15 @@ def start_on_ray(s: Settings, data_root: Path) -> str:
     if s.llm_share <= 0:
         raise InputError("the Ray deployment scales the LLM path out; serve the fast policy alone without --ray",
                          "llm_share")
-    threshold = network_threshold(s, data_root, llm_builder(s)() if s.router == "network" else None)
+    router = build_router(s, data_root, llm_builder(s)() if s.router != "random" and 0 < s.llm_share < 1 else None)
     ray.init(address=s.ray_address, runtime_env={"env_vars": {"PYTHONPATH": str(TREE_DIR),
                                                               "OMP_WAIT_POLICY": "PASSIVE"}},
              include_dashboard=False, logging_level="warning")
     serve.start(http_options={"host": s.host, "port": s.port})
-    application = build_application(service_builder(s, data_root, threshold), llm_builder(s), s.replicas,
+    application = build_application(service_builder(s, data_root, router), llm_builder(s), s.replicas,
                                     s.max_batch_size, s.max_wait_ms, s.cpus_per_replica, s.gpus_per_replica)
     serve.run(application, name="trailblazer", route_prefix="/")
-    print(f"serving on Ray at http://{s.host}:{s.port} with {s.replicas} LLM shard(s): {describe(s, threshold)}",
+    print(f"serving on Ray at http://{s.host}:{s.port} with {s.replicas} LLM shard(s): {describe(s, router)}",
           flush=True)
     return f"http://{s.host}:{s.port}"
 

@@ -2,10 +2,10 @@
 
     python benchmarks/load_test.py --model-dir artifacts/fcc_smollm2/run --results-dir artifacts/load/fcc_smollm2
 
-1. The LLM alone, in this process: it streams --calibration-trace (the network router's thresholds for every
-   APC share, recalibrated on the collaboration itself as run_apc.py does) and --trace (the offline reference QoE of every trace), then its batch throughput: decisions
+1. The LLM alone, in this process: it streams --calibration-trace (the router's thresholds for every APC
+   share, calibrated as serve_policy.py does; the server is then started with them) and --trace (the offline reference QoE of every trace), then its batch throughput: decisions
    per second when B clients stream side by side, for B in --batch-sizes (the ceiling of the server here).
-2. For every variant (llm: every request to the LLM; apc-p: the network router sends about a share p to it,
+2. For every variant (llm: every request to the LLM; apc-p: the --router sends about a share p to it,
    the rest to --fast-policy) and every N of --sessions: serve_policy.py starts in a subprocess on a free
    loopback port and N sessions stream one whole episode each on --trace traces (session i: trace i mod the
    set's size), as HTTP clients: each reports its chunk, waits for the answer and sleeps for the simulated
@@ -48,8 +48,7 @@ from common import settings as cli  # noqa: E402
 from common.errors import InputError, exit_on_input_error  # noqa: E402
 from common.files import atomic_write_text  # noqa: E402
 from common.settings import setting  # noqa: E402
-from baselines import make_baseline  # noqa: E402
-from plm_special.apc import CollaborativePolicy, NetworkRouter, calibrate_on_collaboration, difficulty_scores  # noqa: E402
+import serve_policy  # noqa: E402
 from plm_special.backbones import DEFAULT_PLM_DIR  # noqa: E402
 from plm_special.checkpoint import policy_folder  # noqa: E402
 from plm_special.inference import PRECISIONS, load_for_inference  # noqa: E402
@@ -63,6 +62,7 @@ class Settings:
     variants: list[str] = setting(["llm", "apc-0.2", "apc-0.5", "apc-0.8"], "llm, or apc-<share>")
     sessions: list[int] = setting([100, 200, 500, 1000, 2000], "numbers of concurrent sessions")
     fast_policy: str = setting("hold", "APC's fast policy")
+    router: str = setting("network", "APC's router (serve_policy.py --router)", choices=["network", "learned"])
     trace: str = setting("fcc-test", "trace set the sessions stream")
     calibration_trace: str = setting("fcc-valid", "trace set the thresholds are calibrated on")
     calibration_rounds: int = setting(2, "rounds of recalibration on the collaboration itself (run_apc.py)",
@@ -105,15 +105,13 @@ def offline_reference(s: Settings, data_root: Path, video):
     def llm():
         return LLMPolicy(model, scaling, saved["target_return_scale"], saved["sample"], 0)
 
-    calibration = load_trace_set(data_root, s.calibration_trace)
-    scores = difficulty_scores(llm(), calibration, video, 32)
-
-    def collaboration(threshold):
-        fast = make_baseline(s.fast_policy, video, data_root, np.random.RandomState(0))
-        return CollaborativePolicy(llm(), fast, NetworkRouter(threshold))
-
-    thresholds = {v: calibrate_on_collaboration(scores, share_of(v), collaboration, calibration, video, 32,
-                                                s.calibration_rounds) for v in s.variants}
+    thresholds = {}
+    for variant in s.variants:
+        server_settings, _ = cli.parse(serve_policy.Settings, [
+            "--model-dir", s.model_dir, "--fast-policy", s.fast_policy, "--router", s.router, "--llm-share",
+            str(share_of(variant)), "--calibration-trace", s.calibration_trace, "--calibration-rounds",
+            str(s.calibration_rounds), "--video", s.video, "--seed", str(s.seed)], "")
+        thresholds[variant] = serve_policy.build_router(server_settings, data_root, llm()).threshold
     test_set = load_trace_set(data_root, s.trace)
     logs = run_episodes(llm(), test_set, video, episode_schedule(test_set, True, len(test_set.traces)), None, 32,
                         progress=False)
@@ -140,7 +138,8 @@ def free_port() -> int:
 def start_server(s: Settings, variant: str, threshold: float, sessions: int, log_path: Path):
     port = free_port()
     command = [sys.executable, str(TREE / "serve_policy.py"), "--model-dir", s.model_dir, "--plm-dir", s.plm_dir,
-               "--fast-policy", s.fast_policy, "--llm-share", str(share_of(variant)), f"--threshold={threshold!r}",
+               "--fast-policy", s.fast_policy, "--llm-share", str(share_of(variant)), "--router", s.router,
+               f"--threshold={threshold!r}", "--calibration-trace", s.calibration_trace, "--seed", str(s.seed),
                "--port", str(port), "--threads", str(s.threads), "--deadline-ms", str(s.deadline_ms),
                "--max-batch-size", str(s.max_batch_size), "--max-wait-ms", str(s.max_wait_ms), "--dtype", s.dtype,
                "--max-sessions", str(sessions + 16), "--device", "cpu", "--log-level", "error", "--video", s.video]

@@ -30,7 +30,7 @@ from abr_sim.policy import Policy
 from .llm_policy import LLMPolicy
 from .routing import calibrate_threshold
 
-ROUTERS = ["network", "random"]
+ROUTERS = ["network", "random", "learned"]  # learned: plm_special/learned_router.py
 
 
 def network_difficulty(observation) -> float:
@@ -44,49 +44,58 @@ def network_difficulty(observation) -> float:
 
 
 class DifficultyRecorder(Policy):
-    """Passes a policy's decisions through and records the difficulty score of every request it answers."""
+    """Passes a policy's decisions through and records the score of every request it answers."""
 
-    def __init__(self, policy: Policy):
-        self.policy, self.name, self.scores = policy, policy.name, []
+    def __init__(self, policy: Policy, score=network_difficulty):
+        self.policy, self.name, self.score, self.scores = policy, policy.name, score, []
 
     def reset(self, client=0):
         self.policy.reset(client)
 
     def act_batch(self, observations, clients):
-        self.scores += [network_difficulty(o) for o in observations if not o.done]
+        self.scores += [self.score(o) for o in observations if not o.done]
         return self.policy.act_batch(observations, clients)
 
 
-def difficulty_scores(policy: Policy, trace_set, video, num_clients: int) -> list[float]:
+def difficulty_scores(policy: Policy, trace_set, video, num_clients: int, score=network_difficulty) -> list[float]:
     """The scores of the requests `policy` answers streaming every trace of the set alone (in fixed order,
-    without delay noise): what the network router's thresholds are calibrated on (routing.py)."""
-    recorder = DifficultyRecorder(policy)
+    without delay noise): what the routers' thresholds are calibrated on (routing.py)."""
+    recorder = DifficultyRecorder(policy, score)
     run_episodes(recorder, trace_set, video, episode_schedule(trace_set, True, len(trace_set.traces)), None,
                  num_clients, progress=False)
     return recorder.scores
 
 
 def calibrate_on_collaboration(scores, share: float, collaboration, trace_set, video, num_clients: int,
-                               rounds: int) -> float:
-    """The network router's threshold for `share`: first from `scores` (the LLM alone); then, `rounds` times,
+                               rounds: int, score=network_difficulty) -> float:
+    """A score router's threshold for `share`: first from `scores` (the LLM alone); then, `rounds` times,
     `collaboration(threshold)` (a CollaborativePolicy) streams the calibration set and the threshold is set
     from the scores of the requests it met, whose states differ from the LLM's own (a fixed-point iteration
     towards the share realised by the collaboration itself)."""
     threshold = calibrate_threshold(scores, share)
     for _ in range(rounds if 0 < share < 1 else 0):
-        threshold = calibrate_threshold(difficulty_scores(collaboration(threshold), trace_set, video, num_clients),
-                                        share)
+        threshold = calibrate_threshold(difficulty_scores(collaboration(threshold), trace_set, video, num_clients,
+                                                          score), share)
     return threshold
 
 
-class NetworkRouter:
+class ScoreRouter:
+    """Sends a request to the LLM when its score (higher = the LLM is more needed) exceeds a threshold."""
+
+    name = "score"
+
+    def __init__(self, score, threshold: float):
+        self.score, self.threshold = score, threshold
+
+    def to_llm(self, observations, clients) -> list[bool]:
+        return [self.score(observation) > self.threshold for observation in observations]
+
+
+class NetworkRouter(ScoreRouter):
     name = "network"
 
     def __init__(self, threshold: float):
-        self.threshold = threshold
-
-    def to_llm(self, observations, clients) -> list[bool]:
-        return [network_difficulty(observation) > self.threshold for observation in observations]
+        super().__init__(network_difficulty, threshold)
 
 
 class RandomRouter:

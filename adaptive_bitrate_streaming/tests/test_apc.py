@@ -111,14 +111,14 @@ def test_run_apc_writes_the_curve_whose_ends_are_the_two_policies(tiny_plms, syn
     curve = run_apc.main(["--model-dir", str(trained), "--plm-dir", str(tiny_plms), "--fast-policy", "bba",
                           "--calibration-trace", "synthetic-valid", "--shares", "0", "0.5", "1", "--results-dir",
                           str(tmp_path / "apc"), "--quiet", *flags])
-    assert list(curve["router"]) == ["network"] * 3 + ["random"] * 3
+    assert list(curve["router"]) == ["network"] * 3 + ["random"] * 3 + ["learned"] * 3
     written = pd.read_csv(tmp_path / "apc" / "curve.csv")
     assert np.allclose(written["mean_qoe"], curve["mean_qoe"]) and (tmp_path / "apc" / "curve.png").stat().st_size
     fast = run_baseline.main(["--model", "bba", "--trace-num", "-1", "--results-dir", str(tmp_path / "bba"),
                               "--quiet", *flags])
     llm = run_plm.main(["--test", "--model-dir", str(trained), "--plm-dir", str(tiny_plms), "--trace-num", "-1",
                         "--results-dir", str(tmp_path / "llm"), *flags])
-    for router in ("network", "random"):
+    for router in ("network", "random", "learned"):
         points = curve[curve["router"] == router].set_index("target_share")
         assert points.loc[0.0, "llm_share"] == 0 and points.loc[0.0, "mean_qoe"] == pytest.approx(fast["mean_qoe"])
         assert points.loc[1.0, "llm_share"] == 1 and points.loc[1.0, "mean_qoe"] == pytest.approx(llm["mean_qoe"])
@@ -154,3 +154,28 @@ def test_calibration_on_the_collaboration_realises_the_target_share(tiny_plms, s
     alone = realised(calibrate_on_collaboration(scores, share, collaboration, trace_set, video, 8, rounds=0))
     recalibrated = realised(calibrate_on_collaboration(scores, share, collaboration, trace_set, video, 8, rounds=2))
     assert abs(recalibrated - share) < abs(alone - share) and abs(recalibrated - share) < 0.05, (alone, recalibrated)
+
+
+def test_the_learned_router_ranks_where_the_llm_would_not_hold(tiny_plms, synthetic_data):
+    """Labels: with hold as the partner, the LLM disagrees exactly where it changes the bitrate; the fitted
+    model scores those requests above the others (on its calibration set)."""
+    from plm_special.learned_router import fit_disagreement_model
+
+    model = tiny_policy(tiny_plms, "llama")
+    trace_set, video = load_trace_set(synthetic_data, "synthetic-valid"), load_video(synthetic_data, "synthetic")
+    disagreement_model, scores, disagreement = fit_disagreement_model(LLMPolicy(model, SCALING), Hold(), trace_set,
+                                                                      video, 8, seed=0)
+    rows = []
+
+    class Probe(LLMPolicy):
+        def act_batch(self, observations, clients):
+            actions = super().act_batch(observations, clients)
+            rows.extend((disagreement_model(o), a != o.quality) for o, a in zip(observations, actions) if not o.done)
+            return actions
+
+    run_episodes(Probe(model, SCALING), trace_set, video, episode_schedule(trace_set, True, len(trace_set.traces)),
+                 None, 8, progress=False)
+    scores, labels = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+    assert disagreement == pytest.approx(labels.mean()) and 0.05 < disagreement < 0.95
+    auc = np.mean(scores[labels][:, None] > scores[~labels][None, :])
+    assert auc > 0.75, auc

@@ -1,0 +1,91 @@
+"""APC's learned router: sends a request to the LLM where the LLM would decide otherwise than the fast policy.
+
+On the calibration set the LLM streams alone while the fast policy decides every request beside it; a small
+network (`DisagreementModel`: the 6x6 state and the current bitrate, one-hot, through one hidden layer of 32)
+learns the probability that the two decisions differ. The router sends the requests with the highest
+probability (a threshold calibrated as the network router's): where following the fast policy would most
+likely change the episode. With `hold` as the partner, that is where the LLM would switch bitrate.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from abr_sim.constants import BITRATE_LEVELS
+from abr_sim.evaluation import run_episodes
+from abr_sim.policy import Policy
+from abr_sim.simulator import episode_schedule
+
+from .apc import ScoreRouter
+
+
+def router_features(observation) -> np.ndarray:
+    quality = np.zeros(BITRATE_LEVELS)
+    quality[observation.quality] = 1.0
+    return np.concatenate([np.asarray(observation.state, dtype=np.float64).ravel(), quality])
+
+
+class DisagreementRecorder(Policy):
+    """The LLM decides; the fast policy decides the same requests beside it; both are recorded."""
+
+    def __init__(self, llm: Policy, fast: Policy):
+        self.llm, self.fast, self.name = llm, fast, llm.name
+        self.features, self.disagree = [], []
+
+    def reset(self, client=0):
+        self.llm.reset(client)
+        self.fast.reset(client)
+
+    def act_batch(self, observations, clients):
+        actions = self.llm.act_batch(observations, clients)
+        for observation, fast_action, action in zip(observations, self.fast.act_batch(observations, clients), actions):
+            if not observation.done:
+                self.features.append(router_features(observation))
+                self.disagree.append(float(fast_action != action))
+        return actions
+
+
+@dataclass
+class DisagreementModel:
+    network: nn.Module
+    mean: np.ndarray
+    std: np.ndarray
+
+    def __call__(self, observation) -> float:
+        """The probability that the LLM decides otherwise than the fast policy."""
+        x = torch.from_numpy(((router_features(observation) - self.mean) / self.std).astype(np.float32))
+        with torch.no_grad():
+            return float(torch.sigmoid(self.network(x[None]))[0, 0])
+
+
+def fit_disagreement_model(llm: Policy, fast: Policy, trace_set, video, num_clients: int, seed: int,
+                           steps: int = 500) -> tuple[DisagreementModel, list[float], float]:
+    """The model fitted on the calibration set's requests (full-batch Adam, seeded), its scores of those
+    requests, and the share of them on which the two policies disagree."""
+    recorder = DisagreementRecorder(llm, fast)
+    run_episodes(recorder, trace_set, video, episode_schedule(trace_set, True, len(trace_set.traces)), None,
+                 num_clients, progress=False)
+    features, labels = np.stack(recorder.features), np.asarray(recorder.disagree, dtype=np.float32)
+    mean, std = features.mean(axis=0), features.std(axis=0) + 1e-6
+    x = torch.from_numpy(((features - mean) / std).astype(np.float32))
+    y = torch.from_numpy(labels)[:, None]
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    network = nn.Sequential(nn.Linear(x.shape[1], 32), nn.ReLU(), nn.Linear(32, 1))
+    torch.random.set_rng_state(generator_state)
+    optimizer = torch.optim.Adam(network.parameters(), lr=1e-2, weight_decay=1e-3)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        nn.functional.binary_cross_entropy_with_logits(network(x), y).backward()
+        optimizer.step()
+    with torch.no_grad():
+        scores = torch.sigmoid(network(x))[:, 0].tolist()
+    return DisagreementModel(network.eval(), mean, std), scores, float(labels.mean())
+
+
+class LearnedRouter(ScoreRouter):
+    name = "learned"
+
+    def __init__(self, model: DisagreementModel, threshold: float):
+        super().__init__(model, threshold)
