@@ -31,7 +31,8 @@ from plm_special.apc import (ROUTERS, CollaborativePolicy, NetworkRouter, Random
 from plm_special.backbones import DEFAULT_PLM_DIR
 from plm_special.checkpoint import policy_folder
 from plm_special.inference import PRECISIONS, load_for_inference
-from plm_special.learned_router import LearnedRouter, fit_disagreement_model
+from plm_special.learned_router import (LearnedRouter, fit_disagreement_model, load_disagreement_model,
+                                        save_disagreement_model)
 from plm_special.llm_policy import LLMPolicy
 from plm_special.routing import calibrate_threshold
 from serving.service import PolicyService, ServerLimits
@@ -53,6 +54,9 @@ class Settings:
     calibration_trace: str = setting("fcc-valid", "trace set the network router's threshold is calibrated on")
     calibration_rounds: int = setting(2, "rounds of recalibration on the collaboration itself (run_apc.py)",
                                       minimum=0)
+    learned_router: str | None = setting(None, "--router learned: load the fitted model from this file instead "
+                                               "of fitting it on --calibration-trace")
+    save_router: str | None = setting(None, "--router learned: save the fitted model to this file")
     video: str = setting("video1", "video the clients stream (MPC's look-ahead and the calibration)")
     data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
     host: str = setting("127.0.0.1", "address to listen on")
@@ -107,25 +111,31 @@ def service_builder(s: Settings, data_root: Path, router):
 
 
 def build_router(s: Settings, data_root: Path, llm: LLMPolicy | None):
-    """The router of the settings; a score router's threshold is --threshold, or calibrated for --llm-share
-    on --calibration-trace as run_apc.py does (the learned router is fitted there in any case)."""
+    """The router of the settings. The learned router's model is --learned-router, or fitted on
+    --calibration-trace; a score router's threshold is --threshold, or calibrated for --llm-share on
+    --calibration-trace as run_apc.py does."""
     if s.router == "random":
         return RandomRouter(s.llm_share, s.seed)
     if llm is None or s.llm_share in (0, 1):  # all or nothing: the score does not matter
         return NetworkRouter(s.threshold if s.threshold is not None else calibrate_threshold([], s.llm_share))
     calibration, video = load_trace_set(data_root, s.calibration_trace), load_video(data_root, s.video)
-    print(f"calibrating the {s.router} router for share {s.llm_share} on {s.calibration_trace} "
-          f"({len(calibration.traces)} traces)", flush=True)
     if s.router == "network":
-        make_router, score = NetworkRouter, network_difficulty
-        scores = difficulty_scores(llm, calibration, video, 32) if s.threshold is None else []
+        score = network_difficulty
+    elif s.learned_router is not None:
+        score = load_disagreement_model(Path(s.learned_router))
     else:
-        score, scores, _ = fit_disagreement_model(llm, fast_policy(s, data_root), calibration, video, 32, s.seed)
+        print(f"fitting the learned router on {s.calibration_trace}", flush=True)
+        score = fit_disagreement_model(llm, fast_policy(s, data_root), calibration, video, 32, s.seed)[0]
+        if s.save_router is not None:
+            save_disagreement_model(score, Path(s.save_router))
 
-        def make_router(threshold):
-            return LearnedRouter(score, threshold)
+    def make_router(threshold):
+        return NetworkRouter(threshold) if s.router == "network" else LearnedRouter(score, threshold)
+
     if s.threshold is not None:
         return make_router(s.threshold)
+    print(f"calibrating the {s.router} router for share {s.llm_share} on {s.calibration_trace}", flush=True)
+    scores = difficulty_scores(llm, calibration, video, 32, score)
     return make_router(calibrate_on_collaboration(
         scores, s.llm_share, lambda t: CollaborativePolicy(llm, fast_policy(s, data_root), make_router(t)),
         calibration, video, 32, s.calibration_rounds, score))

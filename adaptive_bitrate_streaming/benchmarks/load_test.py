@@ -96,7 +96,7 @@ def share_of(variant: str) -> float:
 
 
 # 1. the LLM alone
-def offline_reference(s: Settings, data_root: Path, video):
+def offline_reference(s: Settings, data_root: Path, video, router_path: Path):
     """(thresholds by share, offline QoE of every test trace, the LLM's batch throughput)."""
     torch.set_num_threads(s.threads)
     model, saved, scaling = load_for_inference(policy_folder(s.model_dir), Path(s.plm_dir), s.dtype,
@@ -106,11 +106,12 @@ def offline_reference(s: Settings, data_root: Path, video):
         return LLMPolicy(model, scaling, saved["target_return_scale"], saved["sample"], 0)
 
     thresholds = {}
-    for variant in s.variants:
+    for variant in s.variants:  # the learned router is fitted once, saved, and loaded by every server
+        router_file = ["--learned-router" if router_path.is_file() else "--save-router", str(router_path)]
         server_settings, _ = cli.parse(serve_policy.Settings, [
             "--model-dir", s.model_dir, "--fast-policy", s.fast_policy, "--router", s.router, "--llm-share",
             str(share_of(variant)), "--calibration-trace", s.calibration_trace, "--calibration-rounds",
-            str(s.calibration_rounds), "--video", s.video, "--seed", str(s.seed)], "")
+            str(s.calibration_rounds), "--video", s.video, "--seed", str(s.seed), *router_file], "")
         thresholds[variant] = serve_policy.build_router(server_settings, data_root, llm()).threshold
     test_set = load_trace_set(data_root, s.trace)
     logs = run_episodes(llm(), test_set, video, episode_schedule(test_set, True, len(test_set.traces)), None, 32,
@@ -135,11 +136,12 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(s: Settings, variant: str, threshold: float, sessions: int, log_path: Path):
+def start_server(s: Settings, variant: str, threshold: float, sessions: int, log_path: Path, router_path: Path):
     port = free_port()
     command = [sys.executable, str(TREE / "serve_policy.py"), "--model-dir", s.model_dir, "--plm-dir", s.plm_dir,
                "--fast-policy", s.fast_policy, "--llm-share", str(share_of(variant)), "--router", s.router,
                f"--threshold={threshold!r}", "--calibration-trace", s.calibration_trace, "--seed", str(s.seed),
+               "--learned-router", str(router_path),
                "--port", str(port), "--threads", str(s.threads), "--deadline-ms", str(s.deadline_ms),
                "--max-batch-size", str(s.max_batch_size), "--max-wait-ms", str(s.max_wait_ms), "--dtype", s.dtype,
                "--max-sessions", str(sessions + 16), "--device", "cpu", "--log-level", "error", "--video", s.video]
@@ -274,7 +276,7 @@ def main(argv=None):
         thresholds = dict(zip(reference["variant"], reference["threshold"]))
         offline_qoe = list(pd.read_csv(output / "offline_llm_qoe.csv")["mean_qoe"])
     else:
-        thresholds, offline_qoe, throughput = offline_reference(s, data_root, video)
+        thresholds, offline_qoe, throughput = offline_reference(s, data_root, video, output / "learned_router.safetensors")
         atomic_write_text(output / "llm_throughput.csv", throughput.to_csv(index=False))
         atomic_write_text(output / "offline_llm_qoe.csv", pd.DataFrame({"mean_qoe": offline_qoe}).to_csv(index=False))
         atomic_write_text(reference_path, pd.DataFrame({"variant": list(thresholds),
@@ -289,7 +291,8 @@ def main(argv=None):
                 delays_by_run[(variant, sessions)] = pd.read_csv(requests_path)["processing_ms"].to_numpy()
                 continue
             server, base = start_server(s, variant, thresholds.get(variant, float("-inf")), sessions,
-                                        output / "logs" / f"{variant}_n{sessions}.log")
+                                        output / "logs" / f"{variant}_n{sessions}.log",
+                                        output / "learned_router.safetensors")
             try:
                 asyncio.run(wait_until_up(base, server))
                 results, records, stats, wall_s = asyncio.run(load_run(s, base, sessions, test_set, video))

@@ -7,15 +7,19 @@ probability (a threshold calibrated as the network router's): where following th
 likely change the episode. With `hold` as the partner, that is where the LLM would switch bitrate.
 """
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from abr_sim.constants import BITRATE_LEVELS
 from abr_sim.evaluation import run_episodes
 from abr_sim.policy import Policy
 from abr_sim.simulator import episode_schedule
+from common.errors import InputError
 
 from .apc import ScoreRouter
 
@@ -82,6 +86,25 @@ def fit_disagreement_model(llm: Policy, fast: Policy, trace_set, video, num_clie
     with torch.no_grad():
         scores = torch.sigmoid(network(x))[:, 0].tolist()
     return DisagreementModel(network.eval(), mean, std), scores, float(labels.mean())
+
+
+def save_disagreement_model(model: DisagreementModel, path: Path) -> None:
+    tensors = {f"network.{k}": v for k, v in model.network.state_dict().items()}
+    tensors.update(mean=torch.from_numpy(model.mean), std=torch.from_numpy(model.std))
+    temporary = path.with_name(path.name + ".tmp")
+    save_file(tensors, temporary)
+    temporary.replace(path)
+
+
+def load_disagreement_model(path: Path) -> DisagreementModel:
+    try:
+        tensors = load_file(path)
+        network = nn.Sequential(nn.Linear(tensors["mean"].shape[0], 32), nn.ReLU(), nn.Linear(32, 1))
+        network.load_state_dict({k.removeprefix("network."): v for k, v in tensors.items() if k.startswith("network.")})
+    except (OSError, KeyError, RuntimeError, SafetensorError) as error:
+        raise InputError(f"{path} is not a learned router that serve_policy.py --save-router wrote "
+                         f"({str(error).splitlines()[0]})", "learned_router") from None
+    return DisagreementModel(network.eval(), tensors["mean"].numpy(), tensors["std"].numpy())
 
 
 class LearnedRouter(ScoreRouter):

@@ -13,7 +13,9 @@ import run_plm
 from abr_sim.constants import VIDEO_BIT_RATE
 from abr_sim.datasets import load_trace_set, load_video
 from abr_sim.evaluation import run_episodes
-from abr_sim.simulator import episode_schedule
+from abr_sim.simulator import StreamingSimulator, episode_schedule
+from abr_sim.streaming import StreamingClient
+from common.errors import InputError
 from baselines.bba import BBA
 from baselines.hold import Hold
 from conftest import run_script
@@ -156,7 +158,17 @@ def test_calibration_on_the_collaboration_realises_the_target_share(tiny_plms, s
     assert abs(recalibrated - share) < abs(alone - share) and abs(recalibrated - share) < 0.05, (alone, recalibrated)
 
 
-def test_the_learned_router_ranks_where_the_llm_would_not_hold(tiny_plms, synthetic_data):
+def stream_observations(trace_set, video):
+    client = StreamingClient(StreamingSimulator(video, None))
+    observation = client.start_episode(trace_set.traces[0], 1)
+    observations = [observation]
+    while not observation.done:
+        observation = client.step((observation.timestep * 7) % 6)
+        observations.append(observation)
+    return observations
+
+
+def test_the_learned_router_ranks_where_the_llm_would_not_hold(tiny_plms, synthetic_data, tmp_path):
     """Labels: with hold as the partner, the LLM disagrees exactly where it changes the bitrate; the fitted
     model scores those requests above the others (on its calibration set)."""
     from plm_special.learned_router import fit_disagreement_model
@@ -179,3 +191,13 @@ def test_the_learned_router_ranks_where_the_llm_would_not_hold(tiny_plms, synthe
     assert disagreement == pytest.approx(labels.mean()) and 0.05 < disagreement < 0.95
     auc = np.mean(scores[labels][:, None] > scores[~labels][None, :])
     assert auc > 0.75, auc
+
+    from plm_special.learned_router import load_disagreement_model, save_disagreement_model
+
+    save_disagreement_model(disagreement_model, tmp_path / "router.safetensors")
+    loaded = load_disagreement_model(tmp_path / "router.safetensors")
+    observations = [o for o in (stream_observations(trace_set, video)) if not o.done][:50]
+    assert [loaded(o) for o in observations] == [disagreement_model(o) for o in observations]
+    (tmp_path / "broken.safetensors").write_bytes(b"not a model")
+    with pytest.raises(InputError, match="is not a learned router"):
+        load_disagreement_model(tmp_path / "broken.safetensors")
