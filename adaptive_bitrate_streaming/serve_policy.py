@@ -7,7 +7,8 @@ Clients (dash.js players with Pensieve's/Genet's ABR rule, or anything that spea
 in serving/app.py) report each chunk and get the next bitrate. The router sends about --llm-share of the
 requests, the most difficult by the network score (plm_special/apc.py), to the LLM, decided in dynamic
 batches (--max-batch-size, --max-wait-ms) over each session's own key/value cache; the fast policy answers
-the rest, and any request whose LLM answer is not ready within --deadline-ms. --llm-share 1 is the LLM
+the rest, any request whose LLM answer is not ready within --deadline-ms, and the LLM's picks while it
+is overloaded (--max-llm-backlog). --llm-share 1 is the LLM
 alone, 0 the fast policy alone (no model is loaded). The network router's threshold is calibrated at start
 on --calibration-trace (the LLM alone streams it) unless --threshold is given. Stop with Ctrl-C: requests in
 flight are answered first.
@@ -65,6 +66,9 @@ class Settings:
     max_wait_ms: float = setting(5.0, "a batch runs at most this long after its first request arrived")
     deadline_ms: float = setting(1000.0, "answer with the fast policy when the LLM has not answered by then "
                                          "(0: no deadline)")
+    max_llm_backlog: int | None = setting(None, "while the LLM has this many requests waiting or running, the "
+                                                "router's LLM picks go to the fast policy at once (default: "
+                                                "2 x --max-batch-size; 0: no limit)", minimum=0)
     max_sessions: int = setting(4096, "open sessions at most (503 beyond)", minimum=1)
     session_idle_s: float = setting(120.0, "close sessions without a request for this long")
     dtype: str = setting("float32", "inference precision (int8 on the CPU only)", choices=PRECISIONS)
@@ -104,7 +108,8 @@ def service_builder(s: Settings, data_root: Path, router):
     """A function that builds the PolicyService around an LLM backend (None: the fast policy alone)."""
 
     def build(llm_backend) -> PolicyService:
-        limits = ServerLimits(s.deadline_ms, s.max_sessions, s.session_idle_s)
+        backlog = 2 * s.max_batch_size if s.max_llm_backlog is None else s.max_llm_backlog
+        limits = ServerLimits(s.deadline_ms, s.max_sessions, s.session_idle_s, backlog)
         return PolicyService(fast_policy(s, data_root), router, llm_backend, limits)
 
     return build

@@ -8,7 +8,8 @@
 2. For every variant (llm: every request to the LLM; apc-p: the --router sends about a share p to it,
    the rest to --fast-policy) and every N of --sessions: serve_policy.py starts in a subprocess on a free
    loopback port and N sessions stream one whole episode each on --trace traces (session i: trace i mod the
-   set's size), as HTTP clients: each reports its chunk, waits for the answer and sleeps for the simulated
+   set's size), as HTTP clients (LLM-only has no backlog limit, so only its deadline falls back; APC
+   variants shed the LLM's picks to the fast policy beyond 2 x --max-batch-size waiting or running): each reports its chunk, waits for the answer and sleeps for the simulated
    download and playback time of the next chunk divided by --time-scale. Sessions start spread over
    --ramp-s seconds; a run stops after --max-run-s (sessions still streaming then are counted as cut).
 Per request it records the server's processing delay (X-Processing-Ms: handler entry to answer) and the
@@ -141,7 +142,8 @@ def start_server(s: Settings, variant: str, threshold: float, sessions: int, log
     command = [sys.executable, str(TREE / "serve_policy.py"), "--model-dir", s.model_dir, "--plm-dir", s.plm_dir,
                "--fast-policy", s.fast_policy, "--llm-share", str(share_of(variant)), "--router", s.router,
                f"--threshold={threshold!r}", "--calibration-trace", s.calibration_trace, "--seed", str(s.seed),
-               "--learned-router", str(router_path),
+               "--learned-router", str(router_path), "--max-llm-backlog",
+               "0" if variant == "llm" else str(2 * s.max_batch_size),
                "--port", str(port), "--threads", str(s.threads), "--deadline-ms", str(s.deadline_ms),
                "--max-batch-size", str(s.max_batch_size), "--max-wait-ms", str(s.max_wait_ms), "--dtype", s.dtype,
                "--max-sessions", str(sessions + 16), "--device", "cpu", "--log-level", "error", "--video", s.video]
@@ -223,7 +225,7 @@ def summarize_run(variant, sessions, results, records, stats, wall_s, offline_qo
     for column, name in (("processing_ms", "processing"), ("round_trip_ms", "round_trip")):
         for label, q in (("median", 50), ("p90", 90), ("p99", 99)):
             row[f"{name}_{label}_ms"] = float(np.percentile(delays[column], q))
-    for source in ("llm", "fast", "deadline", "llm-failed"):
+    for source in ("llm", "fast", "deadline", "overload", "llm-failed"):
         row[f"share_{source}"] = float(answered.get(source, 0)) / len(delays)
     row.update({"mean_batch_size": stats.get("mean_batch_size", 0.0), "mean_qoe": qoe,
                 "offline_llm_qoe": reference, "qoe_vs_offline_llm": qoe / reference - 1.0})
@@ -309,7 +311,7 @@ def main(argv=None):
             print(f"{variant}, {sessions} sessions: processing median {row['processing_median_ms']:.1f} ms, p90 "
                   f"{row['processing_p90_ms']:.1f}, p99 {row['processing_p99_ms']:.1f}; round trip median "
                   f"{row['round_trip_median_ms']:.1f} ms; LLM answered {row['share_llm']:.3f}, deadline "
-                  f"{row['share_deadline']:.3f}; QoE {row['mean_qoe']:.4f} ({row['qoe_vs_offline_llm']:+.2%} vs the "
+                  f"{row['share_deadline']:.3f}, overload {row['share_overload']:.3f}; QoE {row['mean_qoe']:.4f} ({row['qoe_vs_offline_llm']:+.2%} vs the "
                   f"LLM offline), {row['complete_sessions']}/{sessions} sessions complete, {wall_s:.0f} s", flush=True)
             draw(delays_by_run, s.variants, s.sessions, output / "delays.png")
     draw(delays_by_run, s.variants, s.sessions, output / "delays.png")

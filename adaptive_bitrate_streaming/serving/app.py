@@ -30,8 +30,10 @@ async def read_json(request: Request):
     body = await request.body()
     try:
         return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ReportError(f"the body is not JSON ({error.msg if hasattr(error, 'msg') else error})", status=400) from None
+    except json.JSONDecodeError as error:
+        raise ReportError(f"the body is not JSON ({error.msg} at character {error.pos})", status=400) from None
+    except UnicodeDecodeError:
+        raise ReportError("the body is not JSON (not UTF-8 text)", status=400) from None
 
 
 def create_app(service: PolicyService, background=None) -> FastAPI:

@@ -44,18 +44,26 @@ class SessionLLM:
         self.policy.close(session)
 
 
+class TooLate(Exception):
+    """The batcher withdrew a request that would miss its deadline if it ran now."""
+
+
 @dataclass
 class Pending:
     request: LLMRequest
     future: asyncio.Future
     running: bool = False  # taken into a batch
     abandoned: bool = False  # answered by the fast policy at its deadline before it ran
+    deadline_at: float | None = None  # time.perf_counter() by which the answer is due
 
 
 class LocalBatcher:
     """Dynamic batching in this process: the first waiting request opens a batch, which runs when it holds
     `max_batch_size` requests or `max_wait_ms` after it opened, in a single worker thread so the event loop
-    keeps serving. A batch that fails is answered by an exception on each of its futures."""
+    keeps serving. A request that could not be answered by its deadline any more (less time left than a
+    batch takes: a moving average of the last batches) is withdrawn with TooLate instead of run, so that under overload the LLM spends its
+    time on requests it can still answer in time. A batch that fails is answered by an exception on each of
+    its futures."""
 
     def __init__(self, llm: SessionLLM, max_batch_size: int, max_wait_ms: float):
         self.llm = llm
@@ -63,13 +71,18 @@ class LocalBatcher:
         self.max_wait_s = max_wait_ms / 1000.0
         self.queue: asyncio.Queue[Pending] = asyncio.Queue()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
-        self.batches = self.decided = 0
-        self.busy_s = 0.0
+        self.batches = self.decided = self.withdrawn = self.running = 0
+        self.busy_s = self.batch_s = 0.0  # batch_s: moving average of a batch's duration
 
-    def submit(self, request: LLMRequest) -> Pending:
-        pending = Pending(request, asyncio.get_running_loop().create_future())
+    def submit(self, request: LLMRequest, deadline_s: float | None = None) -> Pending:
+        deadline_at = time.perf_counter() + deadline_s if deadline_s else None
+        pending = Pending(request, asyncio.get_running_loop().create_future(), deadline_at=deadline_at)
         self.queue.put_nowait(pending)
         return pending
+
+    def backlog(self) -> int:
+        """Requests waiting or being decided."""
+        return self.queue.qsize() + self.running
 
     async def close_session(self, session: int) -> None:
         await asyncio.get_running_loop().run_in_executor(self.executor, self.llm.close, session)
@@ -88,7 +101,16 @@ class LocalBatcher:
                     break
             else:
                 batch.append(self.queue.get_nowait())
-        return [pending for pending in batch if not pending.abandoned]
+        now, live = time.perf_counter(), []
+        waiting = [pending for pending in batch if not pending.abandoned]
+        for i, pending in enumerate(waiting):
+            newest = i == len(waiting) - 1
+            if pending.deadline_at is not None and pending.deadline_at - now < self.batch_s and not (newest and not live):
+                self.withdrawn += 1
+                pending.future.set_exception(TooLate())
+            else:  # (a batch keeps at least its newest request, so that the estimate follows the load)
+                live.append(pending)
+        return live
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -98,6 +120,7 @@ class LocalBatcher:
                 continue
             for pending in batch:
                 pending.running = True
+            self.running = len(batch)
             started = time.perf_counter()
             try:
                 actions = await loop.run_in_executor(self.executor, self.llm.decide_batch,
@@ -108,7 +131,10 @@ class LocalBatcher:
                         pending.future.set_exception(error)
                 continue
             finally:
-                self.busy_s += time.perf_counter() - started
+                duration = time.perf_counter() - started
+                self.batch_s = duration if not self.batches else 0.8 * self.batch_s + 0.2 * duration
+                self.busy_s += duration
+                self.running = 0
             self.batches += 1
             self.decided += len(batch)
             for pending, action in zip(batch, actions):
@@ -117,7 +143,8 @@ class LocalBatcher:
 
     def stats(self) -> dict:
         return {"llm_batches": self.batches, "llm_decisions": self.decided,
-                "mean_batch_size": self.decided / max(1, self.batches), "llm_busy_s": self.busy_s}
+                "mean_batch_size": self.decided / max(1, self.batches), "llm_busy_s": self.busy_s,
+                "llm_withdrawn": self.withdrawn}
 
     async def drain(self) -> None:
         """Wait until every queued request is decided (graceful shutdown)."""

@@ -40,10 +40,20 @@ class RayShards:
 
     def __init__(self, handles: list):
         self.handles = handles
+        self.outstanding = 0
 
-    def submit(self, request) -> Pending:
+    def submit(self, request, deadline_s: float | None = None) -> Pending:
         response = self.handles[request.session % len(self.handles)].decide.remote(request)
-        return Pending(request, asyncio.ensure_future(_awaited(response)), running=True)
+        self.outstanding += 1
+        future = asyncio.ensure_future(_awaited(response))
+        future.add_done_callback(self._done)
+        return Pending(request, future, running=True)
+
+    def _done(self, future) -> None:
+        self.outstanding -= 1
+
+    def backlog(self) -> int:
+        return self.outstanding
 
     async def close_session(self, session: int) -> None:
         await self.handles[session % len(self.handles)].close.remote(session)

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 from abr_sim.policy import Policy
 
-from .llm_worker import LLMRequest
+from .llm_worker import LLMRequest, TooLate
 from .reports import ReportError, ReportTracker, parse_report
 
-SOURCES = ("llm", "fast", "deadline", "llm-failed")  # who answered a request
+SOURCES = ("llm", "fast", "deadline", "overload", "llm-failed")  # who answered a request
 
 
 @dataclass
@@ -23,6 +23,8 @@ class ServerLimits:
     deadline_ms: float = 0.0  # 0: wait for the LLM however long it takes
     max_sessions: int = 4096
     session_idle_s: float = 120.0
+    max_llm_backlog: int = 0  # requests the router sends to the fast policy at once while the LLM has this
+    # many waiting or running (0: no limit)
 
 
 @dataclass
@@ -111,9 +113,14 @@ class PolicyService:
         use_llm = self.llm is not None and not session.broken and not observation.done
         if use_llm:
             self.routable += 1
+            overloaded = 0 < self.limits.max_llm_backlog <= self.llm.backlog()
             if self.router.to_llm([observation], [session.client])[0]:
                 self.routed_to_llm += 1
-                action, source = await self._ask_llm(session, observation, fast_action)
+                if overloaded:
+                    source = "overload"
+                    session.unsent.append((observation, fast_action))
+                else:
+                    action, source = await self._ask_llm(session, observation, fast_action)
             else:
                 session.unsent.append((observation, fast_action))
         self.answered[source] += 1
@@ -122,15 +129,15 @@ class PolicyService:
     async def _ask_llm(self, session: Session, observation, fast_action: int) -> tuple[int, str]:
         request = LLMRequest(session.client, observation, session.unsent, session.overrule)
         session.unsent, session.overrule = [], None
-        pending = self.llm.submit(request)
-        pending.future.add_done_callback(lambda future: self._after_llm(session, future))
         deadline = self.limits.deadline_ms / 1000.0 if self.limits.deadline_ms > 0 else None
+        pending = self.llm.submit(request, deadline)
+        pending.future.add_done_callback(lambda future: self._after_llm(session, future))
         try:
             return int(await asyncio.wait_for(asyncio.shield(pending.future), deadline)), "llm"
-        except TimeoutError:
+        except (TimeoutError, TooLate):
             if pending.running:  # the LLM will decide it; the context must hold the action taken
                 session.overrule = fast_action
-            else:  # skipped by the batcher: what it carried reaches the LLM with the next request
+            else:  # withdrawn or skipped by the batcher: what it carried reaches the LLM with the next request
                 pending.abandoned = True
                 session.unsent = request.followed + [(observation, fast_action)]
                 session.overrule = request.overrule
@@ -139,7 +146,7 @@ class PolicyService:
             return fast_action, "llm-failed"
 
     def _after_llm(self, session: Session, future: asyncio.Future) -> None:
-        if not future.cancelled() and future.exception() is not None:
+        if not future.cancelled() and future.exception() is not None and not isinstance(future.exception(), TooLate):
             self.failed_requests += 1
             session.broken = True
 
@@ -147,6 +154,8 @@ class PolicyService:
         decided = sum(self.answered.values())
         stats = {"open_sessions": len(self.sessions), "requests": decided, "answered_by": dict(self.answered),
                  "llm_share": self.routed_to_llm / max(1, self.routable), "llm_failed_requests": self.failed_requests}
+        if self.llm is not None:
+            stats["llm_backlog"] = self.llm.backlog()
         if self.llm is not None:
             stats.update(self.llm.stats())
         return stats
