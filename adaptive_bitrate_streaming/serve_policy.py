@@ -179,7 +179,8 @@ def serve_locally(s: Settings, data_root: Path) -> None:
     batcher = LocalBatcher(SessionLLM(llm), s.max_batch_size, s.max_wait_ms) if llm is not None else None
     app = create_app(service_builder(s, data_root, router)(batcher), [batcher.run] if batcher else [])
     print(f"serving on http://{s.host}:{s.port}: {describe(s, router)}", flush=True)
-    uvicorn.run(app, host=s.host, port=s.port, log_level=s.log_level, timeout_graceful_shutdown=30)
+    uvicorn.run(app, host=s.host, port=s.port, log_level=s.log_level, timeout_graceful_shutdown=30,
+                timeout_keep_alive=75)  # players pause up to a chunk's playback time between reports
 
 
 def start_on_ray(s: Settings, data_root: Path) -> str:

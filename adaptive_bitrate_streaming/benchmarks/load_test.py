@@ -171,6 +171,19 @@ async def wait_until_up(base: str, server, timeout_s: float = 300.0) -> None:
     raise RuntimeError("the server did not come up")
 
 
+async def post_report(http, url, report, attempts: int = 3) -> dict:
+    """POST a report; a connection the server closed as idle just then is retried (a retried report gets the
+    same answer)."""
+    for _ in range(attempts - 1):
+        try:
+            async with http.post(url, json=report) as response:
+                return await response.json()
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+            continue
+    async with http.post(url, json=report) as response:
+        return await response.json()
+
+
 async def stream_session(http, base, trace, pointer, video, start_s, s: Settings, stop_at, records):
     """One player: its chunks' QoE and whether it finished the episode before the run stopped."""
     await asyncio.sleep(start_s)
@@ -182,9 +195,8 @@ async def stream_session(http, base, trace, pointer, video, start_s, s: Settings
     while True:
         rebuffer_ms += observation.chunk.rebuffer_s * 1000.0
         sent = time.perf_counter()
-        async with http.post(f"{base}/sessions/{session}/decide",
-                             json=report_of(observation, clock_ms, rebuffer_ms)) as response:
-            answer = await response.json()
+        answer = await post_report(http, f"{base}/sessions/{session}/decide",
+                                   report_of(observation, clock_ms, rebuffer_ms))
         records.append((answer["processing_ms"], (time.perf_counter() - sent) * 1000.0, answer["decided_by"]))
         if answer["done"] or time.monotonic() > stop_at:
             break

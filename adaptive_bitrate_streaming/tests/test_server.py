@@ -161,6 +161,25 @@ def test_late_llm_answers_fall_back_and_the_context_holds_what_was_taken(tiny_pl
         assert len(context.actions) == len(context.states)
 
 
+def test_an_overloaded_llm_sheds_requests_to_the_fast_policy_at_once(tiny_plms, tiny_trained_policy, synthetic_data):
+    """With at most 2 LLM requests waiting or running, the router's other LLM picks are answered by the fast
+    policy without waiting (`overload`), and the LLM's context still holds every step as streamed."""
+    trace_set, video, schedule = traces(synthetic_data, 4)
+    policy = llm_policy(tiny_plms, tiny_trained_policy)
+    batcher = LocalBatcher(SlowLLM(policy, [0.05]), max_batch_size=2, max_wait_ms=1)
+    service = PolicyService(Hold(), NetworkRouter(float("-inf")), batcher,
+                            ServerLimits(deadline_ms=0, max_llm_backlog=2))
+    with serving(service, batcher) as (base, _):
+        streamed = stream_all(base, trace_set, video, schedule, close=False)
+        stats = httpx.get(f"{base}/stats").json()
+    sources = [s for _, session_sources, _ in streamed for s in session_sources]
+    assert sources.count("overload") > 20 and sources.count("llm") > 20 and stats["llm_share"] == 1.0
+    assert stats["answered_by"]["overload"] == sources.count("overload")
+    for qualities, _, session_id in streamed:
+        context = policy.contexts[service.sessions[session_id].client]
+        assert context.actions == qualities[1:len(context.actions) + 1]
+
+
 def test_a_failing_llm_is_answered_by_the_fast_policy_and_the_server_keeps_serving(tiny_plms, tiny_trained_policy,
                                                                                  synthetic_data):
     trace_set, video, schedule = traces(synthetic_data, 2)
