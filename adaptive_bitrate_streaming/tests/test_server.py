@@ -175,9 +175,13 @@ def test_an_overloaded_llm_sheds_requests_to_the_fast_policy_at_once(tiny_plms, 
     sources = [s for _, session_sources, _ in streamed for s in session_sources]
     assert sources.count("overload") > 20 and sources.count("llm") > 20 and stats["llm_share"] == 1.0
     assert stats["answered_by"]["overload"] == sources.count("overload")
-    for qualities, _, session_id in streamed:
-        context = policy.contexts[service.sessions[session_id].client]
-        assert context.actions == qualities[1:len(context.actions) + 1]
+    checked = 0
+    for qualities, _, session_id in streamed:  # a session the LLM never decided for has no context
+        context = policy.contexts.get(service.sessions[session_id].client)
+        if context is not None:
+            assert context.actions == qualities[1:len(context.actions) + 1]
+            checked += 1
+    assert checked >= 2
 
 
 def test_a_failing_llm_is_answered_by_the_fast_policy_and_the_server_keeps_serving(tiny_plms, tiny_trained_policy,
