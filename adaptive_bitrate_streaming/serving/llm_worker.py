@@ -61,9 +61,9 @@ class LocalBatcher:
     """Dynamic batching in this process: the first waiting request opens a batch, which runs when it holds
     `max_batch_size` requests or `max_wait_ms` after it opened, in a single worker thread so the event loop
     keeps serving. A request that could not be answered by its deadline any more (less time left than a
-    batch takes: a moving average of the last batches) is withdrawn with TooLate instead of run, so that under overload the LLM spends its
-    time on requests it can still answer in time. A batch that fails is answered by an exception on each of
-    its futures."""
+    batch takes: a moving average of the last batches) is withdrawn with TooLate instead of run, so that
+    under overload the LLM spends its time on requests it can still answer in time. A batch that fails is
+    answered by an exception on each of its futures."""
 
     def __init__(self, llm: SessionLLM, max_batch_size: int, max_wait_ms: float):
         self.llm = llm
@@ -105,7 +105,8 @@ class LocalBatcher:
         waiting = [pending for pending in batch if not pending.abandoned]
         for i, pending in enumerate(waiting):
             newest = i == len(waiting) - 1
-            if pending.deadline_at is not None and pending.deadline_at - now < self.batch_s and not (newest and not live):
+            keep_one = newest and not live
+            if pending.deadline_at is not None and pending.deadline_at - now < self.batch_s and not keep_one:
                 self.withdrawn += 1
                 pending.future.set_exception(TooLate())
             else:  # (a batch keeps at least its newest request, so that the estimate follows the load)
