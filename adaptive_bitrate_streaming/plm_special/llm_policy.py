@@ -11,6 +11,20 @@ from .return_scaling import ReturnScaling
 from .rl_policy import TOKENS_PER_STEP, ClientCache, OfflineRLPolicy
 
 
+def similar_lengths(lengths: list[int], relative: float = 0.25, absolute: int = 64) -> list[list[int]]:
+    """Indices grouped by length so that padding a group to its longest adds at most `relative` of its tokens
+    plus `absolute` tokens (about the cost of one more pass on a CPU). A pass pads every client's new tokens
+    to the longest: one client catching up on many fast-decided steps would otherwise pad the whole batch."""
+    groups, total = [[]], 0
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        if groups[-1] and (len(groups[-1]) + 1) * lengths[i] > (1 + relative) * (total + lengths[i]) + absolute:
+            groups.append([])
+            total = 0
+        groups[-1].append(i)
+        total += lengths[i]
+    return groups
+
+
 @dataclass
 class ClientContext:
     """One client's episode so far: what the policy was conditioned on, what was taken, and the client's cache
@@ -90,7 +104,8 @@ class LLMPolicy(Policy):
 
     def _decide_incrementally(self, contexts):
         """Feed each client's unfed tokens: the steps from the one holding position `fed` to the decision
-        token of the current step; the tokens of all clients are embedded in one call."""
+        token of the current step; the tokens of all clients are embedded in one call, and clients with
+        similar numbers of tokens share a pass."""
         firsts = [context.fed // TOKENS_PER_STEP for context in contexts]  # first step with unfed tokens
         states = np.concatenate([np.stack(c.states[first:]) for c, first in zip(contexts, firsts)])
         returns = [r for c, first in zip(contexts, firsts) for r in c.returns[first:]]
@@ -106,11 +121,15 @@ class LLMPolicy(Policy):
             client_tokens = tokens[offset * TOKENS_PER_STEP:(offset + steps) * TOKENS_PER_STEP]
             per_client.append(client_tokens[context.fed - first * TOKENS_PER_STEP:-1])  # up to s6_t
             offset += steps
-        logits, caches = self.model.decide(per_client, [c.fed for c in contexts], [c.cache for c in contexts])
-        for context, cache in zip(contexts, caches):
-            context.cache = cache
-            context.fed = len(context.states) * TOKENS_PER_STEP - 1
-        return logits
+        logits = [None] * len(contexts)
+        for group in similar_lengths([len(tokens) for tokens in per_client]):
+            rows, caches = self.model.decide([per_client[i] for i in group], [contexts[i].fed for i in group],
+                                             [contexts[i].cache for i in group])
+            for i, row, cache in zip(group, rows, caches):
+                logits[i] = row
+                contexts[i].cache = cache
+                contexts[i].fed = len(contexts[i].states) * TOKENS_PER_STEP - 1
+        return torch.stack(logits)
 
     def _decide_from_scratch_by_step(self, contexts):
         """Recompute every context, those at the same step in one forward pass; logits in the given order."""

@@ -9,7 +9,7 @@ from abr_sim.evaluation import run_episodes
 from abr_sim.simulator import episode_schedule
 from plm_special.backbones import PLM_TYPES, load_backbone
 from plm_special.return_scaling import ReturnScaling
-from plm_special.llm_policy import LLMPolicy
+from plm_special.llm_policy import LLMPolicy, similar_lengths
 from plm_special.rl_policy import TOKENS_PER_STEP, OfflineRLPolicy, band_mask
 
 SCALING = ReturnScaling(reward_min=-50.0, reward_max=4.3, gamma=1.0, scale=1000, max_return=0.045)
@@ -37,6 +37,17 @@ def test_cached_decisions_equal_full_recomputation(tiny_plms, synthetic_data, pl
     recomputed = decisions(LLMPolicy(model, SCALING, use_cache=False), synthetic_data, num_clients=1)
     assert cached == recomputed
     assert len(set(cached)) >= 3
+
+
+def test_clients_catching_up_on_many_steps_get_their_own_pass():
+    lengths = [8] * 40 + [7, 16, 376, 8, 288]
+    groups = similar_lengths(lengths)
+    assert sorted(i for group in groups for i in group) == list(range(len(lengths)))
+    for group in groups:
+        padded, real = len(group) * max(lengths[i] for i in group), sum(lengths[i] for i in group)
+        assert padded <= 1.25 * real + 64
+    assert any(set(group) >= set(range(40)) for group in groups)  # the short ones share one pass
+    assert all(lengths[i] > 100 for group in groups if 42 in group for i in group)  # 376 pads no short one
 
 
 @pytest.mark.parametrize("plm_type", ["smollm2", "gpt2", "opt"])
