@@ -10,10 +10,13 @@ the k of each seed with the lowest average JCT (best-of-N: better behaviour on a
 scheduler, for return conditioning to pick). Seeds continue until the pool holds --pool-size decisions;
 with --complete-episode the last episode is kept whole, otherwise it is cut there. The pool is a folder
 (plm_special/experience.py): transitions.npz and metadata.json; its metadata records, per kept episode,
-the seed, scheduler, rollout and average JCT.
+the seed, scheduler, rollout and average JCT. Every finished seed is kept in <output>.partial/ until the
+pool is written, so a rerun of the same command after an interruption continues where it stopped.
 """
+import json
+import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +25,9 @@ from tqdm import tqdm
 
 from common import settings as cli
 from common.errors import InputError, exit_on_input_error
+from common.files import atomic_write_text
 from common.settings import setting
-from plm_special.experience import DecisionRecorder
+from plm_special.experience import DecisionRecorder, concatenate, load_pool
 from schedulers import SAMPLING, SCHEDULERS, make_scheduler
 from schedulers.exploration import Exploring
 from spark_sched_sim.datasets import resolve_data_root
@@ -81,6 +85,29 @@ def play_episode(args: Settings, data_root: Path, scheduler_name: str, seed: int
     return average_jct_s(jobs[seed]), decisions
 
 
+def save_part(folder: Path, episodes: list[dict], own: dict) -> None:
+    """One seed's kept episodes, as a pool folder of their decisions (the checkpoint a rerun resumes from)."""
+    recorder, episodes = DecisionRecorder(), [episode for episode in episodes if episode["decisions"]]
+    for episode in episodes:
+        for decision in episode.pop("decisions"):
+            recorder.add(*decision)
+    recorder.to_pool({"episodes": episodes, "own_avg_jct_s": own}).save(folder)
+
+
+def resume_or_start(parts: Path, args: Settings, schedulers: list[str]) -> None:
+    """The folder of finished seeds: a rerun with the same settings continues from it; other settings are
+    refused rather than mixed into one pool."""
+    content = {**{k: v for k, v in asdict(args).items() if k not in ("workers", "output")}, "scheds": schedulers}
+    recorded = parts / "settings.json"
+    if recorded.is_file():
+        if json.loads(recorded.read_text()) != content:
+            raise InputError(f"{parts} holds the finished seeds of a run with other settings; rerun with those, "
+                             "or remove it to start again", "output")
+        print(f"resuming from {parts}: {len(list(parts.glob('seed_*')))} seeds done")
+    else:
+        atomic_write_text(recorded, json.dumps(content, indent=2) + "\n")
+
+
 def play_seed(args: Settings, data_root: Path, schedulers: list[str], seed: int) -> tuple[list[dict], dict]:
     """Every scheduler's rollouts of one seed, best (lowest average JCT) first, or the best --keep-best of
     them; and each scheduler's own average JCT on the seed (its first rollout, without exploration)."""
@@ -113,30 +140,35 @@ def main(argv=None):
     if output.exists():
         raise InputError(f"experience pool {output} already exists; remove it or pick another --output")
 
-    recorder, kept, own_jcts, seed = DecisionRecorder(), [], [], args.seed
+    parts = output.with_name(output.name + ".partial")
+    resume_or_start(parts, args, schedulers)
+    pools, kept, own_jcts, seed, total = [], [], [], args.seed, 0
     with ProcessPoolExecutor(max_workers=args.workers) as workers, \
             tqdm(total=args.pool_size, desc="decisions", unit="step") as bar:
-        while len(recorder) < args.pool_size:
+        while total < args.pool_size:
             seeds = list(range(seed, seed + args.workers))
-            for episodes, own in workers.map(play_seed, [args] * len(seeds), [data_root] * len(seeds),
-                                             [schedulers] * len(seeds), seeds):
-                if len(recorder) < args.pool_size:
-                    own_jcts.append(own)
-                for episode in episodes:
-                    room = args.pool_size - len(recorder)
+            missing = [s for s in seeds if not (parts / f"seed_{s}").is_dir()]
+            for s, (episodes, own) in zip(missing, workers.map(play_seed, [args] * len(missing),
+                                                                [data_root] * len(missing),
+                                                                [schedulers] * len(missing), missing)):
+                save_part(parts / f"seed_{s}", episodes, own)
+            for s in seeds:
+                part = load_pool(parts / f"seed_{s}")
+                if total < args.pool_size:
+                    own_jcts.append(part.metadata["own_avg_jct_s"])
+                for episode, decisions in zip(part.metadata["episodes"], part.episodes()):
+                    room = args.pool_size - total
                     if room <= 0:
                         break
-                    decisions = episode.pop("decisions")
-                    decisions = decisions if args.complete_episode else decisions[:room]
-                    if not decisions:
-                        continue
-                    decisions[-1] = decisions[-1][:-1] + (True,)  # a cut episode still ends
-                    for decision in decisions:
-                        recorder.add(*decision)
+                    stop = decisions.stop if args.complete_episode else min(decisions.stop, decisions.start + room)
+                    piece = part.decisions(decisions.start, stop)
+                    piece.arrays["dones"][-1] = True  # a cut episode still ends
+                    pools.append(piece)
                     kept.append(episode)
-                    bar.update(min(room, len(decisions)))
+                    total += len(piece)
+                    bar.update(min(room, len(piece)))
             seed += args.workers
-    pool = recorder.to_pool({
+    pool = concatenate(pools, {
         "source_schedulers": schedulers, "rollouts_per_seed": args.rollouts_per_seed, "keep_best": args.keep_best,
         "episodes": kept, "pool_avg_jct_s": float(np.mean([e["avg_jct_s"] for e in kept])),
         "scheduler_avg_jct_s": {name: float(np.mean([own[name] for own in own_jcts])) for name in schedulers},
@@ -146,6 +178,7 @@ def main(argv=None):
         "warmup_delay": args.warmup_delay, "complete_episode": args.complete_episode, "data_root": str(data_root),
     })
     pool.save(output)
+    shutil.rmtree(parts)
     stats = pool.statistics()
     own = ", ".join(f"{name} {jct:.2f} s" for name, jct in pool.metadata["scheduler_avg_jct_s"].items())
     print(f"pool {output}: {stats['num_transitions']} decisions, {stats['num_episodes']} episodes of "

@@ -2,21 +2,24 @@
 
     python benchmarks/load_test.py --model-dir artifacts/fcc_smollm2/run --results-dir artifacts/load/fcc_smollm2
 
-1. The LLM alone, in this process: it streams --calibration-trace (the router's thresholds for every APC
-   share, calibrated as serve_policy.py does; the server is then started with them) and --trace (the offline reference QoE of every trace), then its batch throughput: decisions
-   per second when B clients stream side by side, for B in --batch-sizes (the ceiling of the server here).
+1. The LLM alone, in this process (OfflineReference; each file once per results folder): the router's
+   thresholds for every APC share, calibrated on --calibration-trace as serve_policy.py does (the servers
+   start with them); the reward of every chunk when it streams the --trace traces; its batch throughput,
+   decisions per second when B clients stream side by side, for B in --batch-sizes (the ceiling here).
 2. For every variant (llm: every request to the LLM; apc-p: the --router sends about a share p to it,
    the rest to --fast-policy) and every N of --sessions: serve_policy.py starts in a subprocess on a free
-   loopback port and N sessions stream one whole episode each on --trace traces (session i: trace i mod the
+   loopback port and N sessions stream one episode each on --trace traces (session i: episode i mod the
    set's size), as HTTP clients (LLM-only has no backlog limit, so only its deadline falls back; APC
-   variants shed the LLM's picks to the fast policy beyond 2 x --max-batch-size waiting or running): each reports its chunk, waits for the answer and sleeps for the simulated
-   download and playback time of the next chunk divided by --time-scale. Sessions start spread over
-   --ramp-s seconds; a run stops after --max-run-s (sessions still streaming then are counted as cut).
+   variants shed the LLM's picks to the fast policy beyond 2 x --max-batch-size waiting or running): each
+   reports its chunk, waits for the answer and sleeps for the simulated download and playback time of the
+   next chunk divided by --time-scale. Sessions start spread over --ramp-s seconds; a run stops after
+   --max-run-s (sessions still streaming then are cut).
 Per request it records the server's processing delay (X-Processing-Ms: handler entry to answer) and the
-client's round trip; per run the median/p90/p99 of both, the shares answered by the LLM, the fast policy and
-the deadline fallback, and the sessions' mean QoE against the LLM alone offline on the same traces. Writes
-summary.csv, requests/<variant>_n<N>.csv.gz, delays.png (box plots of processing delay against N) and
-llm_throughput.csv into --results-dir; finished runs are kept, so a rerun continues where it stopped.
+client's round trip; per run the median/p90/p99 of both, the shares answered by the LLM, the fast policy,
+the deadline fallback and overload shedding, and the mean QoE over every chunk the sessions played against
+the LLM alone offline over the same chunks. Writes summary.csv, requests/<variant>_n<N>.csv.gz, delays.png
+(box plots of processing delay against N, every run in the folder) and the offline files into
+--results-dir; finished runs are kept, so a rerun continues where it stopped.
 """
 import asyncio
 import os
@@ -42,7 +45,7 @@ TREE = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TREE))
 
 from abr_sim.datasets import load_trace_set, load_video, resolve_data_root  # noqa: E402
-from abr_sim.evaluation import run_episodes, summarize  # noqa: E402
+from abr_sim.evaluation import run_episodes  # noqa: E402
 from abr_sim.simulator import StreamingSimulator, episode_schedule  # noqa: E402
 from abr_sim.streaming import StreamingClient  # noqa: E402
 from common import settings as cli  # noqa: E402
@@ -97,37 +100,65 @@ def share_of(variant: str) -> float:
 
 
 # 1. the LLM alone
-def offline_reference(s: Settings, data_root: Path, video, router_path: Path):
-    """(thresholds by share, offline QoE of every test trace, the LLM's batch throughput)."""
-    torch.set_num_threads(s.threads)
-    model, saved, scaling = load_for_inference(policy_folder(s.model_dir), Path(s.plm_dir), s.dtype,
-                                               torch.device("cpu"))
+class OfflineReference:
+    """What the load runs are compared with, computed once per results folder (each file when missing): the
+    router's threshold for every APC share (offline_llm.csv, calibrated as serve_policy.py does; servers
+    start with them), the reward of every chunk when the LLM alone streams every test trace
+    (offline_llm_rewards.csv) and its batch throughput (llm_throughput.csv)."""
 
-    def llm():
-        return LLMPolicy(model, scaling, saved["target_return_scale"], saved["sample"], 0)
+    def __init__(self, s: Settings, data_root: Path, video, output: Path):
+        self.s, self.data_root, self.video, self.output = s, data_root, video, output
+        self.router_path = output / "learned_router.safetensors"
+        self.model = None
 
-    thresholds = {}
-    for variant in s.variants:  # the learned router is fitted once, saved, and loaded by every server
-        router_file = ["--learned-router" if router_path.is_file() else "--save-router", str(router_path)]
-        server_settings, _ = cli.parse(serve_policy.Settings, [
-            "--model-dir", s.model_dir, "--fast-policy", s.fast_policy, "--router", s.router, "--llm-share",
-            str(share_of(variant)), "--calibration-trace", s.calibration_trace, "--calibration-rounds",
-            str(s.calibration_rounds), "--video", s.video, "--seed", str(s.seed), *router_file], "")
-        thresholds[variant] = serve_policy.build_router(server_settings, data_root, llm()).threshold
-    test_set = load_trace_set(data_root, s.trace)
-    logs = run_episodes(llm(), test_set, video, episode_schedule(test_set, True, len(test_set.traces)), None, 32,
-                        progress=False)
-    qoe = [summarize([log])["mean_qoe"] for log in logs]
-    rows = []
-    for batch in s.batch_sizes:
-        policy = llm()
-        schedule = episode_schedule(test_set, True, batch)
-        started = time.perf_counter()
-        run_episodes(policy, test_set, video, schedule * max(1, 32 // batch), None, batch, progress=False)
-        decisions = 48 * len(schedule) * max(1, 32 // batch)
-        rows.append({"batch_size": batch, "decisions_per_s": decisions / (time.perf_counter() - started)})
-        print(f"LLM alone, batches of {batch}: {rows[-1]['decisions_per_s']:.0f} decisions/s", flush=True)
-    return thresholds, qoe, pd.DataFrame(rows)
+    def llm(self) -> LLMPolicy:
+        if self.model is None:
+            torch.set_num_threads(self.s.threads)
+            self.model, self.saved, self.scaling = load_for_inference(
+                policy_folder(self.s.model_dir), Path(self.s.plm_dir), self.s.dtype, torch.device("cpu"))
+        return LLMPolicy(self.model, self.scaling, self.saved["target_return_scale"], self.saved["sample"], 0)
+
+    def thresholds(self) -> dict:
+        path = self.output / "offline_llm.csv"
+        known = dict(pd.read_csv(path).itertuples(index=False)) if path.is_file() else {}
+        for variant in [v for v in self.s.variants if v not in known]:  # the learned router is fitted once
+            router_file = ["--learned-router" if self.router_path.is_file() else "--save-router", str(self.router_path)]
+            server_settings, _ = cli.parse(serve_policy.Settings, [
+                "--model-dir", self.s.model_dir, "--fast-policy", self.s.fast_policy, "--router", self.s.router,
+                "--llm-share", str(share_of(variant)), "--calibration-trace", self.s.calibration_trace,
+                "--calibration-rounds", str(self.s.calibration_rounds), "--video", self.s.video, "--seed",
+                str(self.s.seed), *router_file], "")
+            known[variant] = serve_policy.build_router(server_settings, self.data_root, self.llm()).threshold
+            atomic_write_text(path, pd.DataFrame({"variant": list(known), "threshold": list(known.values())})
+                              .to_csv(index=False))
+        return known
+
+    def rewards(self, test_set) -> list[list[float]]:
+        """Per episode of the sessions' schedule (session i streams episode i mod its length), every chunk's reward."""
+        path = self.output / "offline_llm_rewards.csv"
+        if not path.is_file():
+            logs = run_episodes(self.llm(), test_set, self.video,
+                                episode_schedule(test_set, True, len(test_set.traces)), None, 32, progress=False)
+            table = pd.DataFrame([(e, c, row[-1]) for e, log in enumerate(logs) for c, row in enumerate(log.rows)],
+                                 columns=["episode", "chunk", "reward"])
+            atomic_write_text(path, table.to_csv(index=False))
+        table = pd.read_csv(path)
+        return [list(group["reward"]) for _, group in table.groupby("episode", sort=True)]
+
+    def throughput(self, test_set) -> pd.DataFrame:
+        path = self.output / "llm_throughput.csv"
+        if not path.is_file():
+            rows = []
+            for batch in self.s.batch_sizes:
+                policy, schedule = self.llm(), episode_schedule(test_set, True, batch)
+                started = time.perf_counter()
+                run_episodes(policy, test_set, self.video, schedule * max(1, 32 // batch), None, batch,
+                             progress=False)
+                decisions = 48 * len(schedule) * max(1, 32 // batch)
+                rows.append({"batch_size": batch, "decisions_per_s": decisions / (time.perf_counter() - started)})
+                print(f"LLM alone, batches of {batch}: {rows[-1]['decisions_per_s']:.0f} decisions/s", flush=True)
+            atomic_write_text(path, pd.DataFrame(rows).to_csv(index=False))
+        return pd.read_csv(path)
 
 
 # 2. the server under load
@@ -226,11 +257,15 @@ async def load_run(s: Settings, base: str, sessions: int, test_set, video):
     return results, records, stats, wall_s
 
 
-def summarize_run(variant, sessions, results, records, stats, wall_s, offline_qoe, s: Settings) -> dict:
+def summarize_run(variant, sessions, results, records, stats, wall_s, offline_rewards, s: Settings) -> dict:
+    """QoE is over every chunk the sessions played (chunk 0 left out, as the paper's metric), finished or cut
+    when the run stopped; the reference is the LLM alone offline over the same chunks of the same episodes."""
     delays = pd.DataFrame(records, columns=["processing_ms", "round_trip_ms", "decided_by"])
     complete = [i for i, (_, done) in enumerate(results) if done]
-    qoe = float(np.mean([r for i in complete for r in results[i][0][1:]])) if complete else float("nan")
-    reference = float(np.mean([offline_qoe[i % len(offline_qoe)] for i in complete])) if complete else float("nan")
+    played = [r for rewards, _ in results for r in rewards[1:]]
+    offline = [r for i, (rewards, _) in enumerate(results)
+               for r in offline_rewards[i % len(offline_rewards)][1:len(rewards)]]
+    qoe, reference = float(np.mean(played)), float(np.mean(offline))
     answered = delays["decided_by"].value_counts()
     row = {"variant": variant, "sessions": sessions, "requests": len(delays), "time_scale": s.time_scale,
            "wall_s": wall_s, "requests_per_s": len(delays) / wall_s, "complete_sessions": len(complete)}
@@ -239,7 +274,7 @@ def summarize_run(variant, sessions, results, records, stats, wall_s, offline_qo
             row[f"{name}_{label}_ms"] = float(np.percentile(delays[column], q))
     for source in ("llm", "fast", "deadline", "overload", "llm-failed"):
         row[f"share_{source}"] = float(answered.get(source, 0)) / len(delays)
-    row.update({"mean_batch_size": stats.get("mean_batch_size", 0.0), "mean_qoe": qoe,
+    row.update({"mean_batch_size": stats.get("mean_batch_size", 0.0), "chunks": len(played), "mean_qoe": qoe,
                 "offline_llm_qoe": reference, "qoe_vs_offline_llm": qoe / reference - 1.0})
     return row, delays
 
@@ -271,6 +306,17 @@ def draw(summary_delays: dict, variants, sessions, path: Path) -> None:
     temporary.replace(path)
 
 
+def draw_all_runs(output: Path) -> None:
+    """delays.png from every finished run in the results folder (also those of earlier invocations)."""
+    delays, variants, sessions = {}, set(), set()
+    for path in (output / "requests").glob("*_n*.csv.gz"):
+        variant, count = path.name.removesuffix(".csv.gz").rsplit("_n", 1)
+        delays[(variant, int(count))] = pd.read_csv(path)["processing_ms"].to_numpy()
+        variants.add(variant)
+        sessions.add(int(count))
+    draw(delays, sorted(variants, key=lambda v: (v != "llm", share_of(v))), sorted(sessions), output / "delays.png")
+
+
 @exit_on_input_error
 def main(argv=None):
     s, _ = cli.parse(Settings, argv, __doc__)
@@ -284,27 +330,17 @@ def main(argv=None):
     data_root = resolve_data_root(s.data_dir)
     video, test_set = load_video(data_root, s.video), load_trace_set(data_root, s.trace)
 
-    reference_path = output / "offline_llm.csv"
-    if reference_path.is_file():
-        reference = pd.read_csv(reference_path)
-        thresholds = dict(zip(reference["variant"], reference["threshold"]))
-        offline_qoe = list(pd.read_csv(output / "offline_llm_qoe.csv")["mean_qoe"])
-    else:
-        thresholds, offline_qoe, throughput = offline_reference(s, data_root, video, output / "learned_router.safetensors")
-        atomic_write_text(output / "llm_throughput.csv", throughput.to_csv(index=False))
-        atomic_write_text(output / "offline_llm_qoe.csv", pd.DataFrame({"mean_qoe": offline_qoe}).to_csv(index=False))
-        atomic_write_text(reference_path, pd.DataFrame({"variant": list(thresholds),
-                                                        "threshold": list(thresholds.values())}).to_csv(index=False))
+    reference = OfflineReference(s, data_root, video, output)
+    thresholds, offline_rewards = reference.thresholds(), reference.rewards(test_set)
+    reference.throughput(test_set)
     summary_path = output / "summary.csv"
     rows = pd.read_csv(summary_path).to_dict("records") if summary_path.is_file() else []
-    delays_by_run = {}
     for variant in s.variants:
         for sessions in s.sessions:
             requests_path = output / "requests" / f"{variant}_n{sessions}.csv.gz"
             if requests_path.is_file():
-                delays_by_run[(variant, sessions)] = pd.read_csv(requests_path)["processing_ms"].to_numpy()
                 continue
-            server, base = start_server(s, variant, thresholds.get(variant, float("-inf")), sessions,
+            server, base = start_server(s, variant, thresholds[variant], sessions,
                                         output / "logs" / f"{variant}_n{sessions}.log",
                                         output / "learned_router.safetensors")
             try:
@@ -313,20 +349,19 @@ def main(argv=None):
             finally:
                 server.send_signal(signal.SIGINT)
                 server.wait(timeout=60)
-            row, delays = summarize_run(variant, sessions, results, records, stats, wall_s, offline_qoe, s)
+            row, delays = summarize_run(variant, sessions, results, records, stats, wall_s, offline_rewards, s)
             rows = [r for r in rows if (r["variant"], r["sessions"]) != (variant, sessions)] + [row]
             atomic_write_text(summary_path, pd.DataFrame(rows).to_csv(index=False))
             temporary = requests_path.with_suffix(".tmp.gz")
             delays.to_csv(temporary, index=False, compression="gzip")
             temporary.replace(requests_path)
-            delays_by_run[(variant, sessions)] = delays["processing_ms"].to_numpy()
             print(f"{variant}, {sessions} sessions: processing median {row['processing_median_ms']:.1f} ms, p90 "
                   f"{row['processing_p90_ms']:.1f}, p99 {row['processing_p99_ms']:.1f}; round trip median "
                   f"{row['round_trip_median_ms']:.1f} ms; LLM answered {row['share_llm']:.3f}, deadline "
                   f"{row['share_deadline']:.3f}, overload {row['share_overload']:.3f}; QoE {row['mean_qoe']:.4f} ({row['qoe_vs_offline_llm']:+.2%} vs the "
                   f"LLM offline), {row['complete_sessions']}/{sessions} sessions complete, {wall_s:.0f} s", flush=True)
-            draw(delays_by_run, s.variants, s.sessions, output / "delays.png")
-    draw(delays_by_run, s.variants, s.sessions, output / "delays.png")
+            draw_all_runs(output)
+    draw_all_runs(output)
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
 
 

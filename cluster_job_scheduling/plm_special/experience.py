@@ -102,6 +102,21 @@ class SchedulingPool:
                 "max_schedulable_stages": int(schedulable.max()),
                 "max_executor_choice": int(self.arrays["exec_choice"].max())}
 
+    def decisions(self, start: int, stop: int) -> "SchedulingPool":
+        """The pool of decisions start..stop-1 (same metadata)."""
+        a = self.arrays
+        cut = {}
+        for prefix, offsets in (("node", ("x", "stage_mask")), ("job", ("job_sizes", "exec_caps"))):
+            bounds = a[f"{prefix}_offsets"]
+            for name in offsets:
+                cut[name] = a[name][bounds[start]:bounds[stop]]
+        cut["edge_index"] = a["edge_index"][:, a["edge_offsets"][start]:a["edge_offsets"][stop]]
+        for name in ("node_offsets", "edge_offsets", "job_offsets"):
+            cut[name] = a[name][start:stop + 1] - a[name][start]
+        for name in ("stage_choice", "job_choice", "exec_choice", "rewards", "wall_times", "dones"):
+            cut[name] = a[name][start:stop]
+        return SchedulingPool(cut, dict(self.metadata))
+
     def save(self, folder: Path) -> None:
         folder = Path(folder)
         if folder.exists():
@@ -112,6 +127,18 @@ class SchedulingPool:
         with atomic_folder(folder) as staging:
             np.savez(staging / "transitions.npz", **self.arrays)
             (staging / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
+
+
+def concatenate(pools: list[SchedulingPool], metadata: dict) -> SchedulingPool:
+    """One pool holding the decisions of `pools` in order (edge indices are per decision: unchanged)."""
+    arrays = {}
+    for name in ARRAYS:
+        if name.endswith("_offsets"):
+            totals = np.cumsum([0] + [pool.arrays[name][-1] for pool in pools])
+            arrays[name] = np.concatenate([[0]] + [pool.arrays[name][1:] + total for pool, total in zip(pools, totals)])
+        else:
+            arrays[name] = np.concatenate([pool.arrays[name] for pool in pools], axis=-1 if name == "edge_index" else 0)
+    return SchedulingPool(arrays, metadata)
 
 
 def load_pool(path: Path) -> SchedulingPool:

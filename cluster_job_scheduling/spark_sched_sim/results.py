@@ -32,3 +32,24 @@ def write_results(results_dir: Path, per_seed: dict, settings: dict) -> dict:
         table.to_csv(staging / "jobs.csv", index=False)
         (staging / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def read_per_seed(results_dir: Path) -> dict[int, float]:
+    summary_path = Path(results_dir) / "summary.json"
+    if not summary_path.is_file():
+        raise InputError(f"{results_dir} holds no results (summary.json); write them with run_baseline.py or "
+                         "run_plm.py --test")
+    return {int(seed): jct for seed, jct in json.loads(summary_path.read_text())["per_seed_avg_jct_s"].items()}
+
+
+def paired_comparison(results: dict[int, float], reference: dict[int, float]) -> dict:
+    """Seed by seed over the seeds both hold: mean average JCT of each, mean and spread of the difference
+    (results - reference, negative: results better), and the seeds each wins."""
+    seeds = sorted(set(results) & set(reference))
+    if not seeds:
+        raise InputError("the two results folders share no seed; test both on the same seeds")
+    difference = np.array([results[s] - reference[s] for s in seeds])
+    return {"seeds": len(seeds), "mean_jct_s": float(np.mean([results[s] for s in seeds])),
+            "reference_mean_jct_s": float(np.mean([reference[s] for s in seeds])),
+            "mean_difference_s": float(difference.mean()), "std_difference_s": float(difference.std()),
+            "wins": int((difference < 0).sum()), "losses": int((difference > 0).sum())}

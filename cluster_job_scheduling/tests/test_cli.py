@@ -25,6 +25,22 @@ def test_results_folder(synthetic_data, tmp_path):
     assert summary["settings"]["warmup_delay"] == 1000.0  # typed, unlike the original's string
 
 
+def test_paired_comparison_of_two_results_folders(synthetic_data, tmp_path):
+    for sched, seeds in (("fifo", ["--seed", "3", "--num-seeds", "3"]), ("fair", ["--seed", "4", "--num-seeds", "3"])):
+        assert baseline(synthetic_data, "--sched", sched, *seeds, "--results-dir", str(tmp_path / sched)).returncode == 0
+    fifo, fair = (json.loads((tmp_path / s / "summary.json").read_text())["per_seed_avg_jct_s"] for s in ("fifo", "fair"))
+    shared = ["4", "5"]  # only the seeds both hold are compared
+    difference = [fifo[s] - fair[s] for s in shared]
+    result = run_script("compare_results.py", "--results", str(tmp_path / "fifo"), "--reference", str(tmp_path / "fair"))
+    assert result.returncode == 0, result.stderr
+    mean = sum(difference) / 2
+    assert result.stdout.startswith(f"2 seeds: average JCT {sum(fifo[s] for s in shared) / 2:.2f} s against "
+                                    f"{sum(fair[s] for s in shared) / 2:.2f} s; difference {mean:+.2f} s")
+    assert f"wins {sum(d < 0 for d in difference)}, losses {sum(d > 0 for d in difference)}" in result.stdout
+    assert_one_line_error(run_script("compare_results.py", "--results", str(tmp_path / "fifo"), "--reference",
+                                     str(tmp_path / "none")), "holds no results")
+
+
 def test_decima_weights_from_any_path(real_data, synthetic_data, tmp_path):
     result = baseline(synthetic_data, "--sched", "decima", "--num-executors", "50", "--state-dict-path",
                       str(real_data / "cjs/models/decima/model.pt"), "--results-dir", str(tmp_path / "r"))

@@ -1,7 +1,13 @@
-"""generate_exp_pool.py: best-of-N pools keep, per seed, the episode with the lowest average JCT."""
+"""generate_exp_pool.py: best-of-N pools keep, per seed, the episode with the lowest average JCT; an interrupted
+run resumes."""
 import json
+import subprocess
+import sys
+import time
 
-from conftest import run_script
+import numpy as np
+
+from conftest import TREE, assert_one_line_error, run_script
 from generate_exp_pool import scheduler_seed
 from plm_special.experience import load_pool
 from schedulers import make_scheduler
@@ -50,3 +56,30 @@ def test_without_keep_best_every_episode_is_kept_and_the_last_one_cut(synthetic_
         [("fifo", 0), ("random", 0), ("random", 1)]
     pool = load_pool(output)
     assert len(pool) == 400 and pool.arrays["dones"][-1] and len(pool.episodes()) == len(kept)
+
+
+def test_an_interrupted_pool_resumes_to_the_same_pool(synthetic_data, tmp_path):
+    flags = ["--scheds", "fifo,random", "--rollouts-per-seed", "2", "--keep-best", "1", "--pool-size", "600",
+             "--seed", "11", "--workers", "1", *CLUSTER, "--data-dir", str(synthetic_data)]
+    whole = tmp_path / "whole"
+    assert run_script("generate_exp_pool.py", *flags, "--output", str(whole)).returncode == 0
+    assert not (tmp_path / "whole.partial").exists()  # the checkpoint goes once the pool is written
+
+    resumed, parts = tmp_path / "resumed", tmp_path / "resumed.partial"
+    process = subprocess.Popen([sys.executable, str(TREE / "generate_exp_pool.py"), *flags, "--output", str(resumed)],
+                               cwd=TREE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(parts.glob("seed_1[23]")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    assert not resumed.exists() and list(parts.glob("seed_*")), "the run was not interrupted mid-way"
+    other = run_script("generate_exp_pool.py", *flags, "--keep-best", "2", "--output", str(resumed))
+    assert_one_line_error(other, "other settings")
+    result = run_script("generate_exp_pool.py", *flags, "--output", str(resumed))
+    assert result.returncode == 0, result.stderr
+    assert "resuming" in result.stdout
+    first, second = load_pool(whole), load_pool(resumed)
+    for name, array in first.arrays.items():
+        assert np.array_equal(array, second.arrays[name]), name
+    assert first.metadata["episodes"] == second.metadata["episodes"]

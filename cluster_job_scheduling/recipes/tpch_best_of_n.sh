@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The default CJS setting with a best-of-N pool (issue: an LLM scheduler better than its teacher): every job
+# sequence (seeds 100, 101, ...) is played by Decima with sampling --rollouts-per-seed times and only its
+# best episode (lowest average JCT) is kept, so the pool's behaviour is better than one Decima rollout.
+# Adaptation as recipes/tpch_smollm2.sh (SmolLM2-135M, block 5, LoRA 64, K 20, Decima's encoder frozen),
+# model selection on seed 1001; tests on seeds 1..20 next to Decima on the same seeds, compared seed by
+# seed. Re-running the script resumes where it stopped (the pool's finished seeds, the training checkpoint,
+# finished tests).
+#
+#   DATA=/path/to/data bash recipes/tpch_best_of_n.sh        (from cluster_job_scheduling/)
+set -euo pipefail
+DATA=${DATA:-${TRAILBLAZER_DATA:-data}}
+OUT=${OUT:-artifacts/tpch_best_of_n}
+ROLLOUTS=${ROLLOUTS:-4}
+POOL=$OUT/pool_decima_best_of_$ROLLOUTS
+RUN=$OUT/run
+SEEDS=(--seed 1 --num-seeds 20)
+mkdir -p "$OUT"
+
+if [ ! -d "$POOL" ]; then
+  python generate_exp_pool.py --scheds decima --rollouts-per-seed "$ROLLOUTS" --keep-best 1 --pool-size 300000 \
+    --complete-episode --seed 100 --data-dir "$DATA" --output "$POOL"
+fi
+
+if [ ! -f "$OUT/trained" ]; then
+  resume=()
+  [ -f "$RUN/checkpoint/training_state.json" ] && resume=(--resume)
+  python run_plm.py --train --plm-type smollm2 --plm-size 135m --which-layer 5 --peft-rank 64 --K 20 \
+    --pt-encoder-config config/decima_tpch.yaml --freeze-encoder --exp-pool-path "$POOL" --model-dir "$RUN" \
+    --valid-seeds 1001 --data-dir "$DATA" --num-iters 6 --num-steps-per-iter 800 --batch-size 8 --lr 2e-4 \
+    --seed 1 "${resume[@]}"
+  touch "$OUT/trained"
+fi
+
+[ -f "$OUT/decima_seeds_1-20/summary.json" ] || python run_baseline.py --sched decima "${SEEDS[@]}" \
+  --data-dir "$DATA" --results-dir "$OUT/decima_seeds_1-20" --overwrite --quiet
+[ -f "$OUT/results_seeds_1-20/summary.json" ] || python run_plm.py --test --model-dir "$RUN" "${SEEDS[@]}" \
+  --data-dir "$DATA" --results-dir "$OUT/results_seeds_1-20" --overwrite
+python compare_results.py --results "$OUT/results_seeds_1-20" --reference "$OUT/decima_seeds_1-20"
