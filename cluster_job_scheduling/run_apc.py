@@ -80,7 +80,8 @@ def quality_curve(s: Settings, model, scaling, saved: dict) -> pd.DataFrame:
         return make_scheduler(s.fast_scheduler, s.num_executors, data_root, s.seed, s.state_dict_path)
 
     def llm():
-        return LLMScheduler(model, scaling, saved["target_return_scale"], saved["sample"], s.seed, saved.get("mode"))
+        return LLMScheduler(model, scaling, saved["target_return_scale"], saved["sample"], s.seed, saved.get("mode"),
+                            s.num_executors)
 
     recorder = DifficultyRecorder(llm(), s.num_executors)
     run_episodes(make_env, recorder, s.calibration_seeds, progress=False)
@@ -108,7 +109,8 @@ def main(argv=None):
         raise InputError(f"{s.calibration_seeds} overlap the test seeds", "calibration_seeds",
                          fixes=("seed", "num_seeds"))
     policy_dir = policy_folder(s.model_dir)
-    s = cli.from_saved(s, read_settings(policy_dir), given, ("policy",), policy_dir)
+    s = cli.from_saved(s, read_settings(policy_dir), given, ("policy", "environment"), policy_dir,
+                       changeable=("environment",))
     output = Path(s.results_dir) if s.results_dir else (
         Path("artifacts") / "apc" / s.dataset / s.env_folder_name()
         / f"{policy_dir.resolve().parent.name}_{s.fast_scheduler}")

@@ -72,7 +72,7 @@ def train(s: Settings, given: dict, device) -> tuple[Path, Settings]:
     if s.resume:
         if not (checkpoint / "training_state.json").is_file():
             raise InputError(f"--resume: {model_dir} has no checkpoint to continue from")
-        s = cli.from_saved(s, read_settings(checkpoint), given, ("policy", "training"), checkpoint)
+        s = cli.from_saved(s, read_settings(checkpoint), given, ("policy", "environment", "training"), checkpoint)
     elif checkpoint.exists() or (model_dir / "best_model").exists():
         raise InputError(f"{model_dir} already holds a training run; pass --resume to continue it "
                          "or --model-dir to start another")
@@ -129,7 +129,7 @@ def train(s: Settings, given: dict, device) -> tuple[Path, Settings]:
 def test(s: Settings, given: dict, policy_dir: Path, device) -> dict:
     policy_dir = policy_folder(policy_dir)
     saved = read_settings(policy_dir)
-    s = cli.from_saved(s, saved, given, ("policy",), policy_dir)
+    s = cli.from_saved(s, saved, given, ("policy", "environment"), policy_dir, changeable=("environment",))
     make_env = make_env_factory(s, resolve_data_root(s.data_dir))
     seeds = list(range(s.seed, s.seed + s.num_seeds))
     results_dir = Path(s.results_dir) if s.results_dir else (
@@ -138,7 +138,8 @@ def test(s: Settings, given: dict, policy_dir: Path, device) -> dict:
     check_results_dir(results_dir, s.overwrite)
     model, saved, scaling = load_policy(policy_dir, Path(s.plm_dir))
     model.backbone.merge_lora()
-    scheduler = LLMScheduler(model.to(device), scaling, s.target_return_scale, s.sample, s.seed, s.mode)
+    scheduler = LLMScheduler(model.to(device), scaling, s.target_return_scale, s.sample, s.seed, s.mode,
+                             s.num_executors)
     per_seed = run_episodes(make_env, scheduler, seeds, progress=True)
     run_settings = {k: v for k, v in cli.to_dict(s).items() if k != "overwrite"}
     summary = write_results(results_dir, per_seed, {**run_settings, "policy_dir": str(policy_dir), "policy": saved})

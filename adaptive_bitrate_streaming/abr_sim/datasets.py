@@ -54,6 +54,10 @@ def available_trace_sets(root: Path) -> list[str]:
 
 
 def find_trace_folder(root: Path, name: str) -> Path:
+    """The folder of trace set `name` under <root>/abr/traces/<split>/, or `name` itself if it is a path to
+    a folder (traces of one's own, or generated elsewhere)."""
+    if ("/" in name or name.startswith(".")) and Path(name).is_dir():
+        return Path(name)
     matches = sorted(p for p in (root / "abr" / "traces").glob(f"*/{name}") if p.is_dir())
     if not matches:
         known = ", ".join(available_trace_sets(root)) or "none"

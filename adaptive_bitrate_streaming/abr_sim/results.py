@@ -7,6 +7,8 @@ asks for it with --overwrite.
 import json
 from pathlib import Path
 
+import numpy as np
+
 from common.errors import InputError
 from common.files import atomic_folder
 
@@ -41,3 +43,16 @@ def read_mean_qoe(results_dir: Path) -> float:
                 break
             rewards.append(float(fields[-1]))
     return sum(rewards) / len(rewards)
+
+
+def read_per_trace(results_dir: Path) -> list[dict]:
+    """Every trace's mean QoE (chunk 0 left out, as the paper's metric), bitrate (Mbps), rebuffering (s per
+    chunk) and smoothness (Mbps), from its result file."""
+    rows = []
+    for path in sorted(results_dir.glob(f"{RESULT_FILE_PREFIX}*")):
+        chunks = np.array([[float(v) for v in line.split()] for line in path.read_text().splitlines()[1:]
+                           if len(line.split()) > 1])
+        rows.append({"trace": path.name.removeprefix(RESULT_FILE_PREFIX), "qoe": chunks[:, 7].mean(),
+                     "bitrate_mbps": chunks[:, 1].mean() / 1000.0, "rebuffer_s": chunks[:, 3].mean(),
+                     "smoothness_mbps": chunks[:, 6].mean()})
+    return rows

@@ -4,8 +4,9 @@ A field made with `setting(...)` is also the script's flag `--field-name` (plus 
 the command line into the dataclass and tells which flags were given, so that a run read back from its
 settings.json (`--resume`, `--test`) keeps what was saved and takes only what the user typed.
 Each setting has a kind: "policy" (it shapes a saved policy: read back for --test and --resume, and may not
-be changed), "training" (read back for --resume; what the user types replaces it) or none (what to do and
-where: never read back).
+be changed), "environment" (the environment a saved policy was made for: read back like "policy", but a
+test may change it, to test the policy in another environment), "training" (read back for --resume; what the
+user types replaces it) or none (what to do and where: never read back).
 """
 import argparse
 import dataclasses
@@ -20,7 +21,7 @@ def setting(default, help: str, *, aliases: tuple[str, ...] = (), choices=None, 
             required: bool = False, minimum: int | None = None):
     """A dataclass field that is also a flag; list defaults are copied for every instance. `minimum`: the
     smallest value the flag accepts (None, where allowed, is always accepted)."""
-    assert kind in (None, "policy", "training")
+    assert kind in (None, "policy", "environment", "training")
     metadata = {"help": help, "aliases": aliases, "choices": choices, "kind": kind, "required": required,
                 "minimum": minimum}
     if isinstance(default, list):
@@ -79,15 +80,18 @@ def to_dict(settings) -> dict:
     return dataclasses.asdict(settings)
 
 
-def from_saved(current, saved: dict, given: dict, kinds: tuple[str, ...], source: Path):
+def from_saved(current, saved: dict, given: dict, kinds: tuple[str, ...], source: Path,
+               changeable: tuple[str, ...] = ()):
     """`current` settings with those of the given kinds read back from a saved settings.json (keys it lacks
-    stay as they are), except what the user typed; a "policy" setting typed differently is refused."""
+    stay as they are), except what the user typed; a "policy" or "environment" setting typed differently is
+    refused unless its kind is `changeable`."""
     values = to_dict(current)
     for field in dataclasses.fields(current):
-        name = field.name
-        if field.metadata["kind"] not in kinds or name not in saved:
+        name, kind = field.name, field.metadata["kind"]
+        if kind not in kinds or name not in saved:
             continue
-        if name in given and field.metadata["kind"] == "policy" and given[name] != saved[name]:
+        fixed = kind in ("policy", "environment") and kind not in changeable
+        if name in given and fixed and given[name] != saved[name]:
             raise InputError(f"{source} was made with {name} = {saved[name]}, not {given[name]}; leave "
                              "the flag out or pick one made with it", name)
         if name not in given:

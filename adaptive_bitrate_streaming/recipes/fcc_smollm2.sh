@@ -2,13 +2,15 @@
 # The paper's default ABR setting on the real data, with SmolLM2-135M on a CPU: an experience pool from
 # RobustMPC on fcc-train (5 noisy passes), adaptation with model selection on fcc-valid, results on all 100
 # fcc-test traces (video1), next to the baselines on fcc-valid and fcc-test. Re-running the script resumes
-# where it stopped.
+# where it stopped. SEED (default 100003) is the adaptation seed, POOL an existing pool to adapt on instead of
+# $OUT/pool, ADAPT_ONLY=1 stops after the adaptation (reproduce.py adapts its other seeds so).
 #
 #   DATA=/path/to/data bash recipes/fcc_smollm2.sh        (from adaptive_bitrate_streaming/)
 set -euo pipefail
 DATA=${DATA:-${TRAILBLAZER_DATA:-data}}
 OUT=${OUT:-artifacts/fcc_smollm2}
-POOL=$OUT/pool
+SEED=${SEED:-100003}
+POOL=${POOL:-$OUT/pool}
 RUN=$OUT/run
 mkdir -p "$OUT"
 
@@ -22,9 +24,10 @@ if [ ! -f "$RUN/best_model/settings.json" ] || [ ! -f "$OUT/adapted" ]; then
   [ -f "$RUN/checkpoint/training_state.json" ] && resume=(--resume)
   python run_plm.py --adapt --plm-type smollm2 --plm-size 135m --which-layer 3 --rank 64 \
     --exp-pool-path "$POOL" --model-dir "$RUN" --valid-trace fcc-valid --video video1 --data-dir "$DATA" \
-    --num-epochs 6 --batch-size 8 --lr 5e-4 --w 20 --seed 100003 "${resume[@]}"
+    --num-epochs 6 --batch-size 8 --lr 5e-4 --w 20 --seed "$SEED" "${resume[@]}"
   touch "$OUT/adapted"
 fi
+[ "${ADAPT_ONLY:-0}" = 1 ] && exit 0
 
 python run_plm.py --test --model-dir "$RUN" --trace fcc-test --trace-num -1 --video video1 --data-dir "$DATA" \
   --results-dir "$OUT/results_fcc_test" --overwrite

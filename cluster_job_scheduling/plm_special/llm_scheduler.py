@@ -41,7 +41,7 @@ class LLMScheduler(Scheduler):
     name = "trailblazer"
 
     def __init__(self, model: OfflineRLPolicy, scaling: ReturnScaling, target_return_scale: float = 1.0,
-                 sample: bool = False, seed: int = 0, mode: str | None = None):
+                 sample: bool = False, seed: int = 0, mode: str | None = None, num_executors: int | None = None):
         self.model = model.eval()
         self.scaling = scaling
         self.initial_target = scaling.max_return * target_return_scale
@@ -49,12 +49,13 @@ class LLMScheduler(Scheduler):
         self.generator = torch.Generator().manual_seed(seed)
         self.mode = mode or ("cache" if PLM_TYPES[model.backbone.plm_type].rotary else "window")
         self.device = next(model.parameters()).device
+        self.num_executors = num_executors or model.num_executors  # of the cluster; the model's may differ
         self.contexts: dict[int, Context] = {}
         self.observers: dict[int, GraphObserver] = {}
 
     def reset(self, env_id: int = 0) -> None:
         self.contexts[env_id] = Context(self.initial_target)
-        self.observers[env_id] = GraphObserver(self.model.num_executors)
+        self.observers[env_id] = GraphObserver(self.num_executors)
 
     def observe(self, reward: float, env_id: int = 0) -> None:
         self.contexts[env_id].target_return -= self.scaling.process_reward(reward)

@@ -12,7 +12,7 @@ from .env import SparkSchedSimEnv
 
 @dataclass
 class EnvSettings:
-    num_executors: int = setting(50, "executors in the cluster", kind="policy")
+    num_executors: int = setting(50, "executors in the cluster", kind="environment")
     job_arrival_cap: int = setting(200, "jobs per episode")
     job_arrival_rate: float = setting(4e-5, "Poisson arrival rate, jobs per ms")
     moving_delay: float = setting(2000.0, "ms for an executor to move between jobs")

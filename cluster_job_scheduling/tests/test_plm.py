@@ -154,6 +154,13 @@ def test_train_test_resume_and_reload(tiny_plms, synthetic_data, small_pool, tmp
                           *common(tiny_plms, synthetic_data)])
     assert again["avg_jct_s"] == summary["avg_jct_s"] > 0
     assert (tmp_path / "rb" / "jobs.csv").read_text().count("\n") == 13
+    for executors in ("6", "14"):  # a policy made for 10 executors, tested on other clusters (unseen settings)
+        other = run_plm.main(["--test", "--model-dir", str(tmp_path / "a"), "--results-dir", str(tmp_path / executors),
+                              *common(tiny_plms, synthetic_data), "--num-executors", executors])
+        assert other["settings"]["num_executors"] == int(executors) and other["avg_jct_s"] != summary["avg_jct_s"]
+    result = run_script("run_plm.py", *train, "--num-iters", "3", "--model-dir", str(tmp_path / "b"), "--resume",
+                        "--num-executors", "12")  # but its training goes on with the cluster it began with
+    assert_one_line_error(result, "was made with num_executors = 10, not 12")
 
 
 @pytest.mark.parametrize("flags, needle", [

@@ -1,0 +1,196 @@
+"""The paper's CJS evaluation from one command: FIFO, Fair, Decima and Trailblazer in the default and the
+unseen settings (spark_sched_sim/named_settings.py), every episode's result in one CSV, and the tables.
+
+    python reproduce.py --data-dir DATA            # everything; adapts missing Trailblazer policies (hours)
+    python reproduce.py --data-dir DATA --quick    # default and fewer-executors, 2 seeds, existing policies
+
+1. Trailblazer: one saved policy per adaptation seed (--adaptation-seeds): <recipe output>/run of
+   recipes/tpch_smollm2.sh (artifacts/tpch_smollm2 for seed 1, the recipe's own, and
+   artifacts/tpch_smollm2_seed_<k> for the others, all from the recipe's pool); a missing one is adapted by
+   the recipe on the default setting (with --quick, only the policies that exist are used).
+2. Every (setting, scheduler, adaptation seed) is tested on episode seeds --seed .. --seed + --num-seeds - 1
+   (the same for every scheduler, so comparisons are paired by seed) into
+   <output>/results/<setting>/seeds_<first>-<last>/<scheduler>[/seed_<k>] by run_baseline.py or run_plm.py --test; a finished
+   folder is skipped, so a rerun continues.
+3. <output>/cjs_results.csv: one row per (setting, scheduler, adaptation seed, episode seed) with the
+   episode's average JCT; <output>/cjs_tables.md: per setting, every scheduler's mean average JCT
+   (Trailblazer: mean and spread over its adaptation seeds), and Trailblazer against Decima seed by seed.
+   The figures are drawn from the CSV by ../make_figures.py.
+"""
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+import run_baseline
+import run_plm
+from common import settings as cli
+from common.errors import InputError, exit_on_input_error
+from common.files import atomic_write_text
+from common.settings import setting
+from plm_special.checkpoint import policy_folder, read_settings
+from spark_sched_sim.datasets import load_dataset, resolve_data_root
+from spark_sched_sim.named_settings import SETTINGS
+from spark_sched_sim.results import paired_comparison, read_per_seed
+
+TREE = Path(__file__).resolve().parent
+BASELINES = ["fifo", "fair", "decima"]
+POLICIES = [*BASELINES, "trailblazer"]
+RECIPE = TREE / "recipes" / "tpch_smollm2.sh"
+RECIPE_SEED = 1  # the recipe's own adaptation seed; its output folder has no seed suffix
+QUICK = {"settings": ["default", "fewer-executors"], "policies": POLICIES, "num_seeds": 2}
+
+
+@dataclass
+class Settings:
+    settings: list[str] = setting(list(SETTINGS), "named settings to run", choices=list(SETTINGS))
+    policies: list[str] = setting(POLICIES, "schedulers to run", choices=POLICIES)
+    adaptation_seeds: list[int] = setting([RECIPE_SEED, 2, 3], "Trailblazer's adaptation seeds (one saved "
+                                                               "policy each)")
+    policy_dirs: list[str] | None = setting(None, "saved Trailblazer policies to test instead, one per adaptation "
+                                                  "seed (folders of run_plm.py --train; none is adapted)")
+    plm_dir: str | None = setting(None, "where the backbones' <plm-type>/<plm-size>/ folders live (run_plm.py's "
+                                        "default if unset)")
+    seed: int = setting(1, "first episode seed (test seeds: --seed, --seed + 1, ...)")
+    num_seeds: int = setting(20, "episode seeds per setting", minimum=1)
+    quick: bool = setting(False, f"a first look: settings {' '.join(QUICK['settings'])}, "
+                                 f"{QUICK['num_seeds']} seeds, existing policies only")
+    data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
+    output: str = setting("artifacts/reproduce", "where the results, CSV and tables go")
+
+
+def recipe_policy_dir(seed: int) -> Path:
+    return Path("artifacts") / ("tpch_smollm2" if seed == RECIPE_SEED else f"tpch_smollm2_seed_{seed}") / "run"
+
+
+def check_policy(folder: Path) -> None:
+    """A saved CJS policy, or one clear error (an ABR policy, or a folder that is not one)."""
+    task = read_settings(policy_folder(folder)).get("pool_metadata", {}).get("task")
+    if task != "cjs":
+        raise InputError(f"{folder} is a saved policy of task '{task}', not CJS; pass the folder of a CJS "
+                         "policy (run_plm.py --train in cluster_job_scheduling/)")
+
+
+def adapt(seed: int, data_root: Path) -> None:
+    """Adapt the policy of one seed with the recipe (its pool, adaptation and model selection only)."""
+    environment = {**os.environ, "DATA": str(data_root), "SEED": str(seed), "ADAPT_ONLY": "1",
+                   "OUT": str(recipe_policy_dir(seed).parent),
+                   "POOL": str(recipe_policy_dir(RECIPE_SEED).parent / "pool_decima"),
+                   "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    subprocess.run(["bash", str(RECIPE)], cwd=TREE, env=environment, check=True)
+
+
+def trailblazer_policies(s: Settings, data_root: Path) -> dict[int, Path]:
+    """Adaptation seed -> saved policy: --policy-dirs (each labelled with its saved seed), else the recipe's
+    folders, adapted when missing (with --quick, left out)."""
+    if s.policy_dirs:
+        policies = {}
+        for folder in map(Path, s.policy_dirs):
+            check_policy(folder)
+            policies[read_settings(policy_folder(folder))["seed"]] = folder
+        if len(policies) < len(s.policy_dirs):
+            raise InputError("two of --policy-dirs were adapted with the same seed; pass one policy per seed")
+        return policies
+    policies = {}
+    for seed in s.adaptation_seeds:
+        folder = recipe_policy_dir(seed)
+        if not (folder / "best_model" / "settings.json").is_file():
+            if s.quick:
+                print(f"--quick: no Trailblazer policy of adaptation seed {seed} in {folder} (the recipe adapts it: "
+                      "python reproduce.py without --quick, or recipes/tpch_smollm2.sh); left out")
+                continue
+            adapt(seed, data_root)
+        check_policy(folder)
+        policies[seed] = folder
+    return policies
+
+
+def test_runs(s: Settings, output: Path, policies: dict[int, Path]):
+    """(setting, scheduler, adaptation seed or None, saved policy or None, results folder) of every test."""
+    for name in s.settings:
+        root = output / "results" / name / f"seeds_{s.seed}-{s.seed + s.num_seeds - 1}"
+        for policy in s.policies:
+            if policy != "trailblazer":
+                yield name, policy, None, None, root / policy
+                continue
+            for seed, folder in policies.items():
+                yield name, policy, seed, folder, root / policy / f"seed_{seed}"
+
+
+def run_test(setting_name: str, policy: str, saved: Path | None, folder: Path, s: Settings, data_root: Path):
+    named = SETTINGS[setting_name]
+    common = ["--dataset", "tpch", "--num-executors", str(named.num_executors), "--job-arrival-cap",
+              str(named.job_arrival_cap), "--seed", str(s.seed), "--num-seeds", str(s.num_seeds),
+              "--data-dir", str(data_root), "--results-dir", str(folder), "--overwrite"]
+    if policy == "trailblazer":
+        plm_dir = ["--plm-dir", s.plm_dir] if s.plm_dir else []
+        run_plm.main(["--test", "--model-dir", str(saved), *plm_dir, *common])
+    else:
+        run_baseline.main(["--sched", policy, "--quiet", *common])
+
+
+def collect(runs) -> pd.DataFrame:
+    rows = []
+    for setting_name, policy, seed, _, folder in runs:
+        if (folder / "summary.json").is_file():
+            for episode_seed, jct in read_per_seed(folder).items():
+                rows.append({"setting": setting_name, "policy": policy, "seed": seed, "episode_seed": episode_seed,
+                             "avg_jct_s": jct})
+    return pd.DataFrame(rows)
+
+
+def tables(results: pd.DataFrame) -> str:
+    """Markdown: per setting, every scheduler's mean average JCT (Trailblazer: mean and spread over its
+    adaptation seeds) and Trailblazer against Decima seed by seed."""
+    lines = []
+    for setting_name, group in results.groupby("setting", sort=False):
+        per_run = group.groupby(["policy", "seed"], dropna=False, sort=False)["avg_jct_s"].mean().reset_index()
+        baselines = per_run[per_run["policy"] != "trailblazer"].set_index("policy")["avg_jct_s"]
+        lines += [f"**{setting_name}** ({SETTINGS[setting_name].differs}; {group['episode_seed'].nunique()} seeds)",
+                  "", "| scheduler | average JCT (s) | spread over adaptation seeds | against Decima, seed by seed |",
+                  "|---|---|---|---|"]
+        for policy, jct in baselines.sort_values().items():
+            lines.append(f"| {policy} | {jct:.2f} | | |")
+        ours = group[group["policy"] == "trailblazer"]
+        if len(ours):
+            means = ours.groupby("seed")["avg_jct_s"].mean()
+            versus = ""
+            decima = group[group["policy"] == "decima"]
+            if len(decima):  # per episode seed: the mean over adaptation seeds against Decima
+                c = paired_comparison(ours.groupby("episode_seed")["avg_jct_s"].mean().to_dict(),
+                                      decima.set_index("episode_seed")["avg_jct_s"].to_dict())
+                versus = (f"{c['mean_difference_s']:+.2f} s ({c['mean_difference_s'] / c['reference_mean_jct_s']:+.1%}),"
+                          f" wins {c['wins']} of {c['seeds']}")
+            lines.append(f"| **trailblazer** ({len(means)} seeds) | **{means.mean():.2f}** | {means.std(ddof=0):.2f} | "
+                         f"{versus} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+@exit_on_input_error
+def main(argv=None):
+    s, given = cli.parse(Settings, argv, __doc__)
+    if s.quick:
+        s.settings = given.get("settings", QUICK["settings"])
+        s.policies = given.get("policies", QUICK["policies"])
+        s.num_seeds = given.get("num_seeds", QUICK["num_seeds"])
+    output = Path(s.output) if not s.quick or "output" in given else Path(s.output + "_quick")
+    data_root = resolve_data_root(s.data_dir)
+    load_dataset(data_root, "tpch")  # the data every setting needs, before any work
+    policies = trailblazer_policies(s, data_root) if "trailblazer" in s.policies else {}
+    runs = list(test_runs(s, output, policies))
+    for setting_name, policy, _, saved, folder in runs:
+        if not (folder / "summary.json").is_file():
+            run_test(setting_name, policy, saved, folder, s, data_root)
+    results = collect(runs)
+    atomic_write_text(output / "cjs_results.csv", results.to_csv(index=False))
+    atomic_write_text(output / "cjs_tables.md", tables(results))
+    print(tables(results))
+    print(f"results of {len(runs)} runs: {output / 'cjs_results.csv'}, {output / 'cjs_tables.md'}")
+
+
+if __name__ == "__main__":
+    main()
