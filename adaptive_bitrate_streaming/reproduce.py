@@ -152,14 +152,15 @@ def tables(results: pd.DataFrame) -> str:
         per_run = group.groupby(["policy", "seed"], dropna=False, sort=False)["qoe"].mean().reset_index()
         baselines = per_run[per_run["policy"] != "trailblazer"].set_index("policy")["qoe"]
         lines += [f"**{setting_name}** ({SETTINGS[setting_name].differs}; {group['trace'].nunique()} traces)", "",
-                  "| policy | mean QoE | spread over adaptation seeds |", "|---|---|---|"]
+                  "| policy | mean QoE | spread over adaptation seeds | against the best baseline |",
+                  "|---|---|---|---|"]
         for policy, qoe in baselines.sort_values(ascending=False).items():
-            lines.append(f"| {policy} | {qoe:.3f} | |")
+            lines.append(f"| {policy} | {qoe:.3f} | | |")
         ours = per_run[per_run["policy"] == "trailblazer"]["qoe"]
         if len(ours):
-            gain = f"; {ours.mean() - baselines.max():+.3f} over {baselines.idxmax()}" if len(baselines) else ""
-            lines.append(f"| **trailblazer** ({len(ours)} seeds) | **{ours.mean():.3f}** | "
-                         f"{ours.std(ddof=0):.3f}{gain} |")
+            gain = f"{ours.mean() - baselines.max():+.3f} ({baselines.idxmax()})" if len(baselines) else ""
+            lines.append(f"| **trailblazer** ({len(ours)} seed{'s' * (len(ours) > 1)}) | **{ours.mean():.3f}** | "
+                         f"{ours.std(ddof=0):.3f} | {gain} |")
         lines.append("")
     return "\n".join(lines)
 

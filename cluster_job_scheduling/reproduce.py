@@ -149,7 +149,8 @@ def tables(results: pd.DataFrame) -> str:
     for setting_name, group in results.groupby("setting", sort=False):
         per_run = group.groupby(["policy", "seed"], dropna=False, sort=False)["avg_jct_s"].mean().reset_index()
         baselines = per_run[per_run["policy"] != "trailblazer"].set_index("policy")["avg_jct_s"]
-        lines += [f"**{setting_name}** ({SETTINGS[setting_name].differs}; {group['episode_seed'].nunique()} seeds)",
+        episodes = group["episode_seed"].nunique()
+        lines += [f"**{setting_name}** ({SETTINGS[setting_name].differs}; {episodes} episode seed{'s' * (episodes > 1)})",
                   "", "| scheduler | average JCT (s) | spread over adaptation seeds | against Decima, seed by seed |",
                   "|---|---|---|---|"]
         for policy, jct in baselines.sort_values().items():
@@ -164,7 +165,7 @@ def tables(results: pd.DataFrame) -> str:
                                       decima.set_index("episode_seed")["avg_jct_s"].to_dict())
                 versus = (f"{c['mean_difference_s']:+.2f} s ({c['mean_difference_s'] / c['reference_mean_jct_s']:+.1%}),"
                           f" wins {c['wins']} of {c['seeds']}")
-            lines.append(f"| **trailblazer** ({len(means)} seeds) | **{means.mean():.2f}** | {means.std(ddof=0):.2f} | "
+            lines.append(f"| **trailblazer** ({len(means)} seed{'s' * (len(means) > 1)}) | **{means.mean():.2f}** | {means.std(ddof=0):.2f} | "
                          f"{versus} |")
         lines.append("")
     return "\n".join(lines)

@@ -137,7 +137,7 @@ def load_trace_set(root: Path, name: str) -> TraceSet:
                     f"{folder / POINTER_FILE}: start pointer {pointer} is outside trace {trace.name} "
                     f"(1..{len(trace.bandwidths) - 1}); delete the file to draw pointers"
                 )
-    return TraceSet(name=name, folder=folder, traces=traces, pointers=pointers)
+    return TraceSet(name=folder.name, folder=folder, traces=traces, pointers=pointers)
 
 
 def available_videos(root: Path) -> list[str]:

@@ -18,7 +18,7 @@ UNSEEN_TRACE_FLAGS = ["--prefix", "unseen", "--seed", "2512", "--train", "0", "-
                       "--min-mbps", "0.2", "--max-mbps", "8", "--max-hold", "10", "--noise", "0.3"]
 
 SETTINGS = {
-    "default": NamedSetting("default", "fcc-test", "video1", "(FCC broadband test traces, video1)",
+    "default": NamedSetting("default", "fcc-test", "video1", "none: FCC broadband test traces, video1",
                             "download_data.py"),
     "unseen-traces": NamedSetting("unseen-traces", GENERATED, "video1",
                                   "synthetic traces, 0.2-8 Mbps levels changing every <=10 s, noise 0.3 "

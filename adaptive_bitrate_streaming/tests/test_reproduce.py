@@ -33,7 +33,7 @@ def test_every_setting_and_policy_has_its_traces_in_the_csv(quick_run):
             rows = results[(results["setting"] == name) & (results["policy"] == policy)]
             assert rows["qoe"].mean() == pytest.approx(summary["mean_qoe"])
             assert summary["settings"]["video"] == SETTINGS[name].video
-    assert "| **trailblazer** (1 seeds) |" in (output / "abr_tables.md").read_text()
+    assert "| **trailblazer** (1 seed) |" in (output / "abr_tables.md").read_text()
     assert "**unseen-network**" in result.stdout
 
 

@@ -14,7 +14,7 @@ class NamedSetting:
 
 
 SETTINGS = {
-    "default": NamedSetting("default", 50, 200, "(50 executors, 200 jobs)"),
+    "default": NamedSetting("default", 50, 200, "none: 50 executors, 200 jobs"),
     "fewer-executors": NamedSetting("fewer-executors", 30, 200, "30 executors"),
     "more-jobs": NamedSetting("more-jobs", 50, 450, "450 jobs"),
     "both": NamedSetting("both", 30, 450, "30 executors and 450 jobs"),

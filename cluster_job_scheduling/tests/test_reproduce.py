@@ -41,8 +41,8 @@ def test_every_setting_has_its_seeds_in_the_csv_and_tables(quick_run):
             assert summary["settings"]["num_executors"] == executors and summary["settings"]["job_arrival_cap"] == 200
             row = results[(results["setting"] == name) & (results["policy"] == policy)]
             assert list(row["avg_jct_s"]) == [pytest.approx(summary["per_seed_avg_jct_s"]["3"])]
-    assert "| **trailblazer** (1 seeds) |" in (output / "cjs_tables.md").read_text()
-    assert "**fewer-executors** (30 executors; 1 seeds)" in result.stdout
+    assert "| **trailblazer** (1 seed) |" in (output / "cjs_tables.md").read_text()
+    assert "**fewer-executors** (30 executors; 1 episode seed)" in result.stdout
 
 
 def test_a_rerun_skips_what_is_complete(quick_run):
