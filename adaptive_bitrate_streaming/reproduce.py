@@ -17,9 +17,6 @@ settings (abr_sim/named_settings.py), every trace's result in one CSV, and the t
    over the best baseline. The figures are drawn from the CSV by ../make_figures.py.
 """
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,16 +29,16 @@ from abr_sim.datasets import load_trace_set, load_video, resolve_data_root
 from abr_sim.named_settings import GENERATED, SETTINGS, UNSEEN_TRACE_FLAGS
 from abr_sim.results import read_per_trace
 from common import settings as cli
-from common.errors import InputError, exit_on_input_error
+from common.errors import exit_on_input_error
 from common.files import atomic_write_text
+from common.reproduction import Recipe, planned_runs, trailblazer_policies
 from common.settings import setting
 from plm_special.checkpoint import policy_folder, read_settings
 
 TREE = Path(__file__).resolve().parent
 BASELINES = ["bba", "mpc", "robustmpc", "genet", "udr_1", "udr_2", "udr_3", "udr_real"]
 POLICIES = [*BASELINES, "trailblazer"]
-RECIPE = TREE / "recipes" / "fcc_smollm2.sh"
-RECIPE_SEED = 100003  # the recipe's own adaptation seed; its output folder has no seed suffix
+RECIPE = Recipe(TREE / "recipes" / "fcc_smollm2.sh", "fcc_smollm2", 100003, "pool", "abr")
 QUICK = {"settings": ["default", "unseen-video"], "policies": ["bba", "mpc", "robustmpc", "trailblazer"],
          "trace_num": 10}
 
@@ -50,7 +47,7 @@ QUICK = {"settings": ["default", "unseen-video"], "policies": ["bba", "mpc", "ro
 class Settings:
     settings: list[str] = setting(list(SETTINGS), "named settings to run", choices=list(SETTINGS))
     policies: list[str] = setting(POLICIES, "policies to run", choices=POLICIES)
-    adaptation_seeds: list[int] = setting([RECIPE_SEED, 1, 2], "Trailblazer's adaptation seeds (one saved "
+    adaptation_seeds: list[int] = setting([RECIPE.own_seed, 1, 2], "Trailblazer's adaptation seeds (one saved "
                                                                "policy each)")
     policy_dirs: list[str] | None = setting(None, "saved Trailblazer policies to test instead, one per adaptation "
                                                   "seed (folders of run_plm.py --adapt; none is adapted)")
@@ -63,65 +60,8 @@ class Settings:
     output: str = setting("artifacts/reproduce", "where the generated data, results, CSV and tables go")
 
 
-def recipe_policy_dir(seed: int) -> Path:
-    return Path("artifacts") / ("fcc_smollm2" if seed == RECIPE_SEED else f"fcc_smollm2_seed_{seed}") / "run"
-
-
-def check_policy(folder: Path) -> None:
-    """A saved ABR policy, or one clear error (a CJS policy, or a folder that is not one)."""
-    task = read_settings(policy_folder(folder)).get("pool_metadata", {}).get("task")
-    if task != "abr":
-        raise InputError(f"{folder} is a saved policy of task '{task}', not ABR; pass the folder of an ABR "
-                         "policy (run_plm.py --adapt in adaptive_bitrate_streaming/)")
-
-
-def adapt(seed: int, data_root: Path) -> None:
-    """Adapt the policy of one seed with the recipe (its pool, adaptation and model selection only)."""
-    environment = {**os.environ, "DATA": str(data_root), "SEED": str(seed), "ADAPT_ONLY": "1",
-                   "OUT": str(recipe_policy_dir(seed).parent), "POOL": str(recipe_policy_dir(RECIPE_SEED).parent / "pool"),
-                   "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    subprocess.run(["bash", str(RECIPE)], cwd=TREE, env=environment, check=True)
-
-
 def trace_set_of(name: str, output: Path) -> str:
     return str(output / "data" / "abr" / "traces" / "test" / "unseen-test") if name == GENERATED else name
-
-
-def trailblazer_policies(s: Settings, data_root: Path) -> dict[int, Path]:
-    """Adaptation seed -> saved policy: --policy-dirs (each labelled with its saved seed), else the recipe's
-    folders, adapted when missing (with --quick, left out)."""
-    if s.policy_dirs:
-        policies = {}
-        for folder in map(Path, s.policy_dirs):
-            check_policy(folder)
-            policies[read_settings(policy_folder(folder))["seed"]] = folder
-        if len(policies) < len(s.policy_dirs):
-            raise InputError("two of --policy-dirs were adapted with the same seed; pass one policy per seed")
-        return policies
-    policies = {}
-    for seed in s.adaptation_seeds:
-        folder = recipe_policy_dir(seed)
-        if not (folder / "best_model" / "settings.json").is_file():
-            if s.quick:
-                print(f"--quick: no Trailblazer policy of adaptation seed {seed} in {folder} (the recipe adapts it: "
-                      "python reproduce.py without --quick, or recipes/fcc_smollm2.sh); left out")
-                continue
-            adapt(seed, data_root)
-        check_policy(folder)
-        policies[seed] = folder
-    return policies
-
-
-def test_runs(s: Settings, output: Path, policies: dict[int, Path]):
-    """(setting, policy, adaptation seed or None, saved policy or None, results folder) of every test."""
-    for name in s.settings:
-        root = output / "results" / name / f"traces_{'all' if s.trace_num == -1 else s.trace_num}"
-        for policy in s.policies:
-            if policy != "trailblazer":
-                yield name, policy, None, None, root / policy
-                continue
-            for seed, folder in policies.items():
-                yield name, policy, seed, folder, root / policy / f"seed_{seed}"
 
 
 def run_test(setting_name: str, policy: str, saved: Path | None, folder: Path, s: Settings, data_root: Path,
@@ -180,8 +120,11 @@ def main(argv=None):
         load_trace_set(data_root, trace_set_of(SETTINGS[name].trace, output))
         load_video(data_root, SETTINGS[name].video)
 
-    policies = trailblazer_policies(s, data_root) if "trailblazer" in s.policies else {}
-    runs = list(test_runs(s, output, policies))
+    policies = trailblazer_policies(RECIPE, s.policy_dirs, s.adaptation_seeds, s.quick, data_root,
+                                    lambda folder: read_settings(policy_folder(folder))) \
+        if "trailblazer" in s.policies else {}
+    part = f"traces_{'all' if s.trace_num == -1 else s.trace_num}"
+    runs = list(planned_runs(s.settings, s.policies, lambda name: output / "results" / name / part, policies))
     for setting_name, policy, _, saved, folder in runs:
         if not (folder / "summary.json").is_file():
             run_test(setting_name, policy, saved, folder, s, data_root, output)

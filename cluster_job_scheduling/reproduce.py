@@ -17,9 +17,6 @@ unseen settings (spark_sched_sim/named_settings.py), every episode's result in o
    (Trailblazer: mean and spread over its adaptation seeds), and Trailblazer against Decima seed by seed.
    The figures are drawn from the CSV by ../make_figures.py.
 """
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +25,9 @@ import pandas as pd
 import run_baseline
 import run_plm
 from common import settings as cli
-from common.errors import InputError, exit_on_input_error
+from common.errors import exit_on_input_error
 from common.files import atomic_write_text
+from common.reproduction import Recipe, planned_runs, trailblazer_policies
 from common.settings import setting
 from plm_special.checkpoint import policy_folder, read_settings
 from spark_sched_sim.datasets import load_dataset, resolve_data_root
@@ -39,8 +37,7 @@ from spark_sched_sim.results import paired_comparison, read_per_seed
 TREE = Path(__file__).resolve().parent
 BASELINES = ["fifo", "fair", "decima"]
 POLICIES = [*BASELINES, "trailblazer"]
-RECIPE = TREE / "recipes" / "tpch_smollm2.sh"
-RECIPE_SEED = 1  # the recipe's own adaptation seed; its output folder has no seed suffix
+RECIPE = Recipe(TREE / "recipes" / "tpch_smollm2.sh", "tpch_smollm2", 1, "pool_decima", "cjs")
 QUICK = {"settings": ["default", "fewer-executors"], "policies": POLICIES, "num_seeds": 2}
 
 
@@ -48,7 +45,7 @@ QUICK = {"settings": ["default", "fewer-executors"], "policies": POLICIES, "num_
 class Settings:
     settings: list[str] = setting(list(SETTINGS), "named settings to run", choices=list(SETTINGS))
     policies: list[str] = setting(POLICIES, "schedulers to run", choices=POLICIES)
-    adaptation_seeds: list[int] = setting([RECIPE_SEED, 2, 3], "Trailblazer's adaptation seeds (one saved "
+    adaptation_seeds: list[int] = setting([RECIPE.own_seed, 2, 3], "Trailblazer's adaptation seeds (one saved "
                                                                "policy each)")
     policy_dirs: list[str] | None = setting(None, "saved Trailblazer policies to test instead, one per adaptation "
                                                   "seed (folders of run_plm.py --train; none is adapted)")
@@ -60,64 +57,6 @@ class Settings:
                                  f"{QUICK['num_seeds']} seeds, existing policies only")
     data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
     output: str = setting("artifacts/reproduce", "where the results, CSV and tables go")
-
-
-def recipe_policy_dir(seed: int) -> Path:
-    return Path("artifacts") / ("tpch_smollm2" if seed == RECIPE_SEED else f"tpch_smollm2_seed_{seed}") / "run"
-
-
-def check_policy(folder: Path) -> None:
-    """A saved CJS policy, or one clear error (an ABR policy, or a folder that is not one)."""
-    task = read_settings(policy_folder(folder)).get("pool_metadata", {}).get("task")
-    if task != "cjs":
-        raise InputError(f"{folder} is a saved policy of task '{task}', not CJS; pass the folder of a CJS "
-                         "policy (run_plm.py --train in cluster_job_scheduling/)")
-
-
-def adapt(seed: int, data_root: Path) -> None:
-    """Adapt the policy of one seed with the recipe (its pool, adaptation and model selection only)."""
-    environment = {**os.environ, "DATA": str(data_root), "SEED": str(seed), "ADAPT_ONLY": "1",
-                   "OUT": str(recipe_policy_dir(seed).parent),
-                   "POOL": str(recipe_policy_dir(RECIPE_SEED).parent / "pool_decima"),
-                   "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    subprocess.run(["bash", str(RECIPE)], cwd=TREE, env=environment, check=True)
-
-
-def trailblazer_policies(s: Settings, data_root: Path) -> dict[int, Path]:
-    """Adaptation seed -> saved policy: --policy-dirs (each labelled with its saved seed), else the recipe's
-    folders, adapted when missing (with --quick, left out)."""
-    if s.policy_dirs:
-        policies = {}
-        for folder in map(Path, s.policy_dirs):
-            check_policy(folder)
-            policies[read_settings(policy_folder(folder))["seed"]] = folder
-        if len(policies) < len(s.policy_dirs):
-            raise InputError("two of --policy-dirs were adapted with the same seed; pass one policy per seed")
-        return policies
-    policies = {}
-    for seed in s.adaptation_seeds:
-        folder = recipe_policy_dir(seed)
-        if not (folder / "best_model" / "settings.json").is_file():
-            if s.quick:
-                print(f"--quick: no Trailblazer policy of adaptation seed {seed} in {folder} (the recipe adapts it: "
-                      "python reproduce.py without --quick, or recipes/tpch_smollm2.sh); left out")
-                continue
-            adapt(seed, data_root)
-        check_policy(folder)
-        policies[seed] = folder
-    return policies
-
-
-def test_runs(s: Settings, output: Path, policies: dict[int, Path]):
-    """(setting, scheduler, adaptation seed or None, saved policy or None, results folder) of every test."""
-    for name in s.settings:
-        root = output / "results" / name / f"seeds_{s.seed}-{s.seed + s.num_seeds - 1}"
-        for policy in s.policies:
-            if policy != "trailblazer":
-                yield name, policy, None, None, root / policy
-                continue
-            for seed, folder in policies.items():
-                yield name, policy, seed, folder, root / policy / f"seed_{seed}"
 
 
 def run_test(setting_name: str, policy: str, saved: Path | None, folder: Path, s: Settings, data_root: Path):
@@ -181,8 +120,11 @@ def main(argv=None):
     output = Path(s.output) if not s.quick or "output" in given else Path(s.output + "_quick")
     data_root = resolve_data_root(s.data_dir)
     load_dataset(data_root, "tpch")  # the data every setting needs, before any work
-    policies = trailblazer_policies(s, data_root) if "trailblazer" in s.policies else {}
-    runs = list(test_runs(s, output, policies))
+    policies = trailblazer_policies(RECIPE, s.policy_dirs, s.adaptation_seeds, s.quick, data_root,
+                                    lambda folder: read_settings(policy_folder(folder))) \
+        if "trailblazer" in s.policies else {}
+    part = f"seeds_{s.seed}-{s.seed + s.num_seeds - 1}"
+    runs = list(planned_runs(s.settings, s.policies, lambda name: output / "results" / name / part, policies))
     for setting_name, policy, _, saved, folder in runs:
         if not (folder / "summary.json").is_file():
             run_test(setting_name, policy, saved, folder, s, data_root)
