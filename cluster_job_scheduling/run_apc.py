@@ -21,8 +21,10 @@ from common.errors import InputError, exit_on_input_error
 from common.settings import setting
 from plm_special.apc import ROUTERS, ClusterRouter, CollaborativeScheduler, RandomRouter, cluster_difficulty
 from plm_special.backbones import DEFAULT_PLM_DIR
-from plm_special.checkpoint import load_policy, policy_folder, read_settings
+from plm_special.checkpoint import policy_folder, read_settings
+from plm_special.inference import load_for_inference
 from plm_special.llm_scheduler import LLMScheduler
+from plm_special.placement import make_placement
 from plm_special.routing import calibrate_threshold, write_curve
 from schedulers import make_scheduler
 from schedulers.scheduler import Scheduler
@@ -115,11 +117,10 @@ def main(argv=None):
         Path("artifacts") / "apc" / s.dataset / s.env_folder_name()
         / f"{policy_dir.resolve().parent.name}_{s.fast_scheduler}")
     check_results_dir(output, s.overwrite)
-    device = torch.device(s.device or ("cuda:0" if torch.cuda.is_available() else "cpu"))
+    placement = make_placement(s.device)
     torch.manual_seed(s.seed)
-    model, saved, scaling = load_policy(policy_dir, Path(s.plm_dir))
-    model.backbone.merge_lora()
-    curve = quality_curve(s, model.to(device), scaling, saved)
+    model, saved, scaling = load_for_inference(policy_dir, Path(s.plm_dir), "float32", placement)
+    curve = quality_curve(s, model, scaling, saved)
     write_curve(curve, output, "avg_jct_s", "average JCT (s)", s.fast_scheduler)
     print(curve.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     print(f"written to {output}/curve.csv and curve.png")

@@ -19,9 +19,12 @@ from common import settings as cli
 from common.errors import InputError, exit_on_input_error
 from common.settings import setting
 from plm_special.checkpoint import load_policy, policy_folder, read_settings
+from plm_special.footprint import describe
+from plm_special.inference import load_for_inference
 from plm_special.dataset import WindowBatches, WindowDataset
 from plm_special.experience import load_pool
 from plm_special.llm_scheduler import LLMScheduler
+from plm_special.placement import Placement, place_policy
 from plm_special.rl_policy import ENCODER_SLOPE, OfflineRLPolicy
 from plm_special.settings import LLMSettings
 from plm_special.trainer import TrainConfig, Trainer, Validation
@@ -61,7 +64,7 @@ class Settings(LLMSettings, EnvSettings):
                                choices=["cache", "window", "full"], kind="training")
 
 
-def train(s: Settings, given: dict, device) -> tuple[Path, Settings]:
+def train(s: Settings, given: dict, placement: Placement) -> tuple[Path, Settings]:
     """Train (or continue) a run; returns its best policy folder and the run's settings."""
     model_dir = Path(s.model_dir) if s.model_dir else (
         Path("artifacts") / "ft_plms" / f"{s.plm_type}_{s.plm_size}" / Path(s.exp_pool_path).name
@@ -76,6 +79,7 @@ def train(s: Settings, given: dict, device) -> tuple[Path, Settings]:
     elif checkpoint.exists() or (model_dir / "best_model").exists():
         raise InputError(f"{model_dir} already holds a training run; pass --resume to continue it "
                          "or --model-dir to start another")
+    load_options = {"dtype": s.training_dtype(), "placement": placement, "mixed_precision": True}
     data_root = resolve_data_root(s.data_dir)
     make_env = make_env_factory(s, data_root)
     test_seeds = set(range(s.seed, s.seed + s.num_seeds))
@@ -95,10 +99,10 @@ def train(s: Settings, given: dict, device) -> tuple[Path, Settings]:
                                                                s.pt_encoder_config, data_root, ENCODER_SLOPE)
         settings.update(encoder_settings)
     if s.resume:
-        model, saved, _ = load_policy(checkpoint, Path(s.plm_dir))
+        model, saved, _ = load_policy(checkpoint, Path(s.plm_dir), **load_options)
         settings["max_timestep"] = saved["max_timestep"]
     else:
-        model = OfflineRLPolicy.from_settings(settings, Path(s.plm_dir))
+        model = OfflineRLPolicy.from_settings(settings, Path(s.plm_dir), **load_options)
         if encoder_weights is not None:
             try:
                 model.encoder.load_state_dict(encoder_weights)
@@ -108,7 +112,9 @@ def train(s: Settings, given: dict, device) -> tuple[Path, Settings]:
     settings["hidden_size"] = model.backbone.hidden_size
     if s.freeze_encoder:
         model.encoder.requires_grad_(False)
-    model.to(device)
+    place_policy(model, placement)
+    tokens_per_step = pool.arrays["stage_mask"].sum() / len(pool) + 3  # R, the stages, exec, a
+    print(f"{placement.describe()}\n{describe(model, round(s.K * tokens_per_step), s.batch_size)}")
 
     def validate(model) -> float:
         scheduler = LLMScheduler(model, dataset.scaling, s.target_return_scale, s.sample, s.seed, s.mode)
@@ -126,7 +132,7 @@ def train(s: Settings, given: dict, device) -> tuple[Path, Settings]:
     return model_dir / "best_model", s
 
 
-def test(s: Settings, given: dict, policy_dir: Path, device) -> dict:
+def test(s: Settings, given: dict, policy_dir: Path, placement: Placement) -> dict:
     policy_dir = policy_folder(policy_dir)
     saved = read_settings(policy_dir)
     s = cli.from_saved(s, saved, given, ("policy", "environment"), policy_dir, changeable=("environment",))
@@ -136,9 +142,8 @@ def test(s: Settings, given: dict, policy_dir: Path, device) -> dict:
         Path("artifacts") / "results" / s.dataset / s.env_folder_name() / f"trailblazer_{s.plm_type}_{s.plm_size}"
         / policy_dir.resolve().parent.name / f"seeds_{seeds[0]}-{seeds[-1]}")
     check_results_dir(results_dir, s.overwrite)
-    model, saved, scaling = load_policy(policy_dir, Path(s.plm_dir))
-    model.backbone.merge_lora()
-    scheduler = LLMScheduler(model.to(device), scaling, s.target_return_scale, s.sample, s.seed, s.mode,
+    model, saved, scaling = load_for_inference(policy_dir, Path(s.plm_dir), s.dtype, placement)
+    scheduler = LLMScheduler(model, scaling, s.target_return_scale, s.sample, s.seed, s.mode,
                              s.num_executors)
     per_seed = run_episodes(make_env, scheduler, seeds, progress=True)
     run_settings = {k: v for k, v in cli.to_dict(s).items() if k != "overwrite"}
@@ -156,15 +161,15 @@ def main(argv=None):
         raise InputError("nothing to do: pass --train, --test or both")
     if s.test and not s.train and not s.model_dir:
         raise InputError("--test alone needs --model-dir (a policy saved by --train)")
-    device = s.torch_device()
+    placement = s.placement()
     random.seed(s.seed)
     np.random.seed(s.seed)
     torch.manual_seed(s.seed)
     policy_dir = Path(s.model_dir) if s.model_dir else None
     if s.train:
-        policy_dir, s = train(s, given, device)
+        policy_dir, s = train(s, given, placement)
     if s.test:
-        return test(s, given, policy_dir, device)
+        return test(s, given, policy_dir, placement)
 
 
 if __name__ == "__main__":

@@ -9,16 +9,19 @@
 2. Training throughput (episodes per second): --batch-size 16 against batch 1 with 16 accumulation steps,
    i.e. the same effective batch of 16 episodes per optimizer step.
 The weights of the non-backbone modules are random: speed does not depend on them. Needs
-downloaded_plms/smollm2/135m (python ../prepare_plm.py smollm2) and a data root with fcc-test and video1
-(or pass --trace/--video of synthetic data).
+downloaded_plms/smollm2/135m (python ../prepare_plm.py smollm2; with --random-weights its config.json alone)
+and a data root with fcc-test and video1 (or pass --trace/--video of synthetic data). --device cuda times
+the GPU (gpu_check.sh); --dtype bfloat16 decides in bfloat16 and trains under bfloat16 autocast.
 """
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from transformers import AutoConfig, AutoModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -29,6 +32,7 @@ from common import settings as cli  # noqa: E402
 from common.settings import setting  # noqa: E402
 from plm_special.backbones import DEFAULT_PLM_DIR, load_backbone  # noqa: E402
 from plm_special.llm_policy import LLMPolicy  # noqa: E402
+from plm_special.placement import make_placement  # noqa: E402
 from plm_special.return_scaling import ReturnScaling  # noqa: E402
 from plm_special.rl_policy import OfflineRLPolicy  # noqa: E402
 
@@ -68,10 +72,25 @@ def training_throughput(model, batch_size: int, accumulation: int, optimizer_ste
         optimizer.zero_grad(set_to_none=True)
 
     optimizer_step()  # warm-up
+    synchronize()
     start = time.perf_counter()
     for _ in range(optimizer_steps):
         optimizer_step()
+    synchronize()
     return optimizer_steps * batch_size * accumulation / (time.perf_counter() - start)
+
+
+def synchronize():
+    """Wait for the GPU's queued work, so that the clock measures it."""
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def random_smollm2(plm_dir: Path, into: Path) -> Path:
+    """A plm_dir holding SmolLM2-135M's architecture (its config.json) with random weights."""
+    torch.manual_seed(0)
+    AutoModel.from_config(AutoConfig.from_pretrained(plm_dir / "smollm2" / "135m")).save_pretrained(into / "smollm2" / "135m")
+    return into
 
 
 @dataclass
@@ -87,18 +106,31 @@ class Settings:
     clients: int = setting(16, "clients decided in one batch")
     optimizer_steps: int = setting(2, "optimizer steps timed in the training benchmark")
     train_which_layer: int = setting(5, "early exit for the training benchmark")
+    device: str | None = setting(None, "cpu or cuda:N (default: cuda:0 if available, else cpu)")
+    dtype: str = setting("float32", "float32, or bfloat16: decisions in bfloat16, training under bfloat16 autocast",
+                         choices=["float32", "bfloat16"])
+    random_weights: bool = setting(False, "SmolLM2-135M's architecture from its config.json with random weights "
+                                          "(for a machine without the converted weights; speed does not depend on them)")
 
 
 def main():
     args, _ = cli.parse(Settings, None, __doc__)
     root = resolve_data_root(args.data_dir)
     trace_set, video = load_trace_set(root, args.trace), load_video(root, args.video)
-    print(f"torch threads: {torch.get_num_threads()}")
+    placement = make_placement(args.device)
+    dtype = torch.bfloat16 if args.dtype == "bfloat16" else torch.float32
+    plm_dir = Path(args.plm_dir)
+    scratch = tempfile.TemporaryDirectory(prefix="random_smollm2_")  # removed at exit
+    if args.random_weights:
+        plm_dir = random_smollm2(plm_dir, Path(scratch.name))
+    gpu = torch.cuda.get_device_name(placement.device) if placement.device.type == "cuda" else "no GPU"
+    print(f"device {placement.device} ({gpu}), torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"{args.dtype}{', random weights' if args.random_weights else ''}")
 
     torch.manual_seed(0)
-    backbone = load_backbone(Path(args.plm_dir), "smollm2", "135m", args.which_layer, args.rank)
+    backbone = load_backbone(plm_dir, "smollm2", "135m", args.which_layer, args.rank, dtype=dtype, placement=placement)
     backbone.merge_lora()  # as run_plm.py --test
-    model = OfflineRLPolicy(backbone, 256, args.w, 47).eval()
+    model = OfflineRLPolicy(backbone, 256, args.w, 47).to(placement.device).eval()
     cached, cached_actions = decision_latency(model, trace_set, video, args.episodes, use_cache=True)
     full, full_actions = decision_latency(model, trace_set, video, args.episodes, use_cache=False)
     print(f"decision latency, SmolLM2-135M ({backbone.num_layers} blocks), w={args.w}: cached {cached * 1000:.1f} ms, "
@@ -109,8 +141,9 @@ def main():
           f"{batched / args.clients * 1000:.1f} ms per client decision "
           f"({cached / (batched / args.clients):.1f}x one client at a time)")
 
-    backbone = load_backbone(Path(args.plm_dir), "smollm2", "135m", args.train_which_layer, args.rank)
-    model = OfflineRLPolicy(backbone, 256, args.w, 47)
+    backbone = load_backbone(plm_dir, "smollm2", "135m", args.train_which_layer, args.rank, dtype=dtype,
+                             placement=placement, mixed_precision=True)
+    model = OfflineRLPolicy(backbone, 256, args.w, 47).to(placement.device)
     batched = training_throughput(model, 16, 1, args.optimizer_steps)
     single = training_throughput(model, 1, 16, args.optimizer_steps)
     print(f"training, SmolLM2-135M ({backbone.num_layers} blocks), 16 episodes per optimizer step: "

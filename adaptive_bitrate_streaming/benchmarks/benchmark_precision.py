@@ -27,6 +27,7 @@ from plm_special.backbones import DEFAULT_PLM_DIR  # noqa: E402
 from plm_special.checkpoint import policy_folder  # noqa: E402
 from plm_special.inference import PRECISIONS, load_for_inference  # noqa: E402
 from plm_special.llm_policy import LLMPolicy  # noqa: E402
+from plm_special.placement import Placement  # noqa: E402
 
 
 @dataclass
@@ -88,7 +89,7 @@ def main(argv=None):
     policies = {}
     for precision in ["float32", *[p for p in s.precisions if p != "float32"]]:
         model, saved, scaling = load_for_inference(policy_folder(s.model_dir), Path(s.plm_dir), precision,
-                                                   torch.device("cpu"))
+                                                   Placement(torch.device("cpu")))
         policies[precision] = lambda m=model, sc=scaling, sv=saved: LLMPolicy(m, sc, sv["target_return_scale"],
                                                                               sv["sample"], 0)
     shadowed = Shadowed(policies["float32"](), {p: make() for p, make in policies.items() if p != "float32"})

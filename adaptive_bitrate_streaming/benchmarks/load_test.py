@@ -57,6 +57,7 @@ from plm_special.backbones import DEFAULT_PLM_DIR  # noqa: E402
 from plm_special.checkpoint import policy_folder  # noqa: E402
 from plm_special.inference import PRECISIONS, load_for_inference  # noqa: E402
 from plm_special.llm_policy import LLMPolicy  # noqa: E402
+from plm_special.placement import Placement  # noqa: E402
 from serving.reports import report_of  # noqa: E402
 
 
@@ -115,7 +116,7 @@ class OfflineReference:
         if self.model is None:
             torch.set_num_threads(self.s.threads)
             self.model, self.saved, self.scaling = load_for_inference(
-                policy_folder(self.s.model_dir), Path(self.s.plm_dir), self.s.dtype, torch.device("cpu"))
+                policy_folder(self.s.model_dir), Path(self.s.plm_dir), self.s.dtype, Placement(torch.device("cpu")))
         return LLMPolicy(self.model, self.scaling, self.saved["target_return_scale"], self.saved["sample"], 0)
 
     def thresholds(self) -> dict:

@@ -60,14 +60,15 @@ def read_settings(folder: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def load_policy(folder: Path, plm_dir: Path, dtype=torch.float32):
-    """Rebuild a saved policy: (model, settings, return scaling)."""
+def load_policy(folder: Path, plm_dir: Path, **load_options):
+    """Rebuild a saved policy: (model, settings, return scaling); `load_options` go to load_backbone (precision,
+    placement)."""
     folder = Path(folder)
     settings = read_settings(folder)
     adapter = folder / "adapter"
     if settings["rank"] > 0 and not settings.get("freeze_plm") and not (adapter / "adapter_config.json").is_file():
         raise InputError(f"{folder} lacks its LoRA adapter ({adapter}); the folder is incomplete")
-    model = OfflineRLPolicy.from_settings(settings, plm_dir, adapter if adapter.is_dir() else None, dtype)
+    model = OfflineRLPolicy.from_settings(settings, plm_dir, adapter if adapter.is_dir() else None, **load_options)
     if model.backbone.hidden_size != settings["hidden_size"]:
         raise InputError(f"{folder} was trained on a backbone with hidden size {settings['hidden_size']}, but "
                          f"{settings['plm_type']}/{settings['plm_size']} now has {model.backbone.hidden_size}")

@@ -58,7 +58,7 @@ class LLMPolicy(Policy):
         self.sample = sample
         self.generator = torch.Generator().manual_seed(seed)
         self.use_cache = use_cache and model.backbone.supports_cache
-        self.device = next(model.parameters()).device
+        self.device = model.embed_ln.weight.device  # the policy's own modules (a split backbone spans more)
         self.contexts: dict[int, ClientContext] = {}
 
     def reset(self, client: int = 0) -> None:

@@ -83,10 +83,11 @@ class OfflineRLPolicy(nn.Module):
         self.action_head = nn.Linear(embed_dim, NUM_ACTIONS)
 
     @classmethod
-    def from_settings(cls, settings: dict, plm_dir: Path, adapter_dir: Path | None = None, dtype=torch.float32):
+    def from_settings(cls, settings: dict, plm_dir: Path, adapter_dir: Path | None = None, **load_options):
         """The policy a run's settings describe (run_plm.py's, or a saved policy's settings.json)."""
         backbone = load_backbone(plm_dir, settings["plm_type"], settings["plm_size"], settings["which_layer"],
-                                 settings["rank"], settings.get("freeze_plm", False), adapter_dir, dtype)
+                                 settings["rank"], settings.get("freeze_plm", False), adapter_dir,
+                                 **load_options)
         return cls(backbone, settings["state_feature_dim"], settings["w"], settings["max_timestep"])
 
     def step_tokens(self, states, returns, timesteps):

@@ -51,6 +51,14 @@ def run_script(script: str, *args: str, cwd: Path = TREE, env: dict | None = Non
 
 
 @pytest.fixture(scope="session")
+def device():
+    """Where the model tests run: the CPU, or $TRAILBLAZER_TEST_DEVICE (gpu_check.sh sets cuda)."""
+    import torch
+
+    return torch.device(os.environ.get("TRAILBLAZER_TEST_DEVICE", "cpu"))
+
+
+@pytest.fixture(scope="session")
 def tiny_plms(tmp_path_factory) -> Path:
     """downloaded_plms-style folder with a tiny random model of every supported type (<type>/tiny)."""
     from plm_special.backbones import PLM_TYPES

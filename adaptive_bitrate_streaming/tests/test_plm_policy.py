@@ -15,12 +15,12 @@ from plm_special.rl_policy import TOKENS_PER_STEP, OfflineRLPolicy, band_mask
 SCALING = ReturnScaling(reward_min=-50.0, reward_max=4.3, gamma=1.0, scale=1000, max_return=0.045)
 
 
-def tiny_policy(tiny_plms, plm_type, w=5, rank=4, which_layer=-1, seed=0):
+def tiny_policy(tiny_plms, plm_type, w=5, rank=4, which_layer=-1, seed=0, device="cpu"):
     torch.manual_seed(seed)
     model = OfflineRLPolicy(load_backbone(tiny_plms, plm_type, "tiny", which_layer, rank), 16, w, 47)
     with torch.no_grad():
         model.action_head.weight.mul_(30)  # decisive random policy: many different bitrates
-    return model.eval()
+    return model.to(device).eval()
 
 
 def decisions(policy, synthetic_data, num_traces=3, num_clients=1):
@@ -31,8 +31,8 @@ def decisions(policy, synthetic_data, num_traces=3, num_clients=1):
 
 
 @pytest.mark.parametrize("plm_type", list(PLM_TYPES))
-def test_cached_decisions_equal_full_recomputation(tiny_plms, synthetic_data, plm_type):
-    model = tiny_policy(tiny_plms, plm_type)
+def test_cached_decisions_equal_full_recomputation(tiny_plms, synthetic_data, plm_type, device):
+    model = tiny_policy(tiny_plms, plm_type, device=device)
     cached = decisions(LLMPolicy(model, SCALING, use_cache=True), synthetic_data, num_clients=3)
     recomputed = decisions(LLMPolicy(model, SCALING, use_cache=False), synthetic_data, num_clients=1)
     assert cached == recomputed
@@ -51,14 +51,15 @@ def test_clients_catching_up_on_many_steps_get_their_own_pass():
 
 
 @pytest.mark.parametrize("plm_type", ["smollm2", "gpt2", "opt"])
-def test_incremental_logits_match_the_full_forward(tiny_plms, plm_type):
+def test_incremental_logits_match_the_full_forward(tiny_plms, plm_type, device):
     """Rotary and absolute-position backbones: clients fed irregularly (several steps at once, at different
     steps in one pass, caches trimmed to w steps) get the logits of one full pass at every decision."""
-    model = tiny_policy(tiny_plms, plm_type, w=3)
+    model = tiny_policy(tiny_plms, plm_type, w=3, device=device)
     torch.manual_seed(1)
     clients, steps = 3, 12
-    states, returns = torch.rand(clients, steps, 6, 6), torch.rand(clients, steps)
-    actions, timesteps = torch.randint(0, 6, (clients, steps)), torch.arange(steps).expand(clients, -1)
+    states, returns = torch.rand(clients, steps, 6, 6, device=device), torch.rand(clients, steps, device=device)
+    actions = torch.randint(0, 6, (clients, steps), device=device)
+    timesteps = torch.arange(steps, device=device).expand(clients, -1)
     decided_at = [set(range(steps)), {0, 3, 4, 9, 11}, {2, 5, 6, 7, 11}]
     caches, fed = [None] * clients, [0] * clients
     with torch.no_grad():

@@ -17,6 +17,8 @@ from transformers import AttentionInterface, AutoConfig, AutoModel
 
 from common.errors import InputError
 
+from .placement import Placement
+
 REPO_DIR = Path(__file__).resolve().parent.parent.parent
 DEFAULT_PLM_DIR = REPO_DIR / "downloaded_plms"
 LORA_ALPHA = 32  # as the original, independent of the rank
@@ -100,9 +102,11 @@ def kept_layers(depth: int, which_layer: int) -> int:
 class Backbone(nn.Module):
     """A Hugging Face base model (with LoRA adapters if any), called on input embeddings."""
 
-    def __init__(self, model: nn.Module, plm_type: str, peft_model: PeftModel | None = None):
+    def __init__(self, model: nn.Module, plm_type: str, peft_model: PeftModel | None = None,
+                 autocast_dtype: torch.dtype | None = None):
         super().__init__()
         self.plm_type = plm_type
+        self.autocast_dtype = autocast_dtype  # mixed precision: compute in it, whatever the weights' precision
         self.model = model  # the transformers model; LoRA layers, if any, are injected into it
         self.peft_model = peft_model
         self.encoder_decoder = PLM_TYPES[plm_type].encoder_decoder
@@ -126,6 +130,10 @@ class Backbone(nn.Module):
 
     def forward(self, embeds, attention_mask, position_ids, cache=None, use_cache=False):
         """(B, T, E) embeddings, (B, 1, T, K) mask over all K keys (cached + new) -> (B, T, E) states, cache."""
+        with torch.autocast(embeds.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+            return self._forward(embeds, attention_mask, position_ids, cache, use_cache)
+
+    def _forward(self, embeds, attention_mask, position_ids, cache, use_cache):
         if self.encoder_decoder:
             # The encoder and the decoder both get the causal mask, and the decoder's input is the encoder's
             # output (as the original); the original's bidirectional encoder let future tokens leak.
@@ -139,11 +147,15 @@ class Backbone(nn.Module):
 
 
 def load_backbone(plm_dir: Path, plm_type: str, plm_size: str, which_layer: int = -1, rank: int = -1,
-                  freeze: bool = False, adapter_dir: Path | None = None, dtype: torch.dtype = torch.float32) -> Backbone:
+                  freeze: bool = False, adapter_dir: Path | None = None, dtype: torch.dtype = torch.float32,
+                  placement: Placement | None = None, mixed_precision: bool = False) -> Backbone:
     """Load `downloaded_plms/<type>/<size>`, keep the first blocks (early exit) and set up what trains.
 
     rank > 0: LoRA adapters of that rank on the attention projections, the rest frozen (`adapter_dir`
     loads trained adapters); rank -1: full fine-tuning; freeze: nothing in the backbone trains.
+    dtype: the weights' precision; with `mixed_precision` (training) only frozen weights are stored in it,
+    what trains stays float32, and the backbone computes under autocast in dtype.
+    placement: the device(s) the weights load onto (placement.py; default: the CPU).
     """
     folder = check_plm_folder(plm_dir, plm_type, plm_size)
     config = AutoConfig.from_pretrained(folder)
@@ -160,8 +172,11 @@ def load_backbone(plm_dir: Path, plm_type: str, plm_size: str, which_layer: int 
     transformers.logging.set_verbosity_error()  # dropped blocks are reported as unused weights
     transformers.logging.disable_progress_bar()
     try:
-        model = AutoModel.from_pretrained(folder, dtype=dtype, attn_implementation=attention_implementation(config),
-                                          **depth_override)
+        trains_weights = rank == -1 and not freeze
+        storage = torch.float32 if mixed_precision and trains_weights else dtype
+        device_map = placement.device_map(config, depth_override) if placement else None
+        model = AutoModel.from_pretrained(folder, dtype=storage, attn_implementation=attention_implementation(config),
+                                          device_map=device_map, **depth_override)
     finally:
         transformers.logging.set_verbosity(verbosity)
 
@@ -178,4 +193,4 @@ def load_backbone(plm_dir: Path, plm_type: str, plm_size: str, which_layer: int 
                               fan_in_fan_out=plm_type == "gpt2")  # GPT-2's projections store W transposed
             peft_model = get_peft_model(model, lora)
         model = peft_model.get_base_model()
-    return Backbone(model, plm_type, peft_model)
+    return Backbone(model, plm_type, peft_model, dtype if mixed_precision and dtype != torch.float32 else None)

@@ -48,7 +48,7 @@ class LLMScheduler(Scheduler):
         self.sample = sample
         self.generator = torch.Generator().manual_seed(seed)
         self.mode = mode or ("cache" if PLM_TYPES[model.backbone.plm_type].rotary else "window")
-        self.device = next(model.parameters()).device
+        self.device = model.embed_ln.weight.device  # the policy's own modules (a split backbone spans more)
         self.num_executors = num_executors or model.num_executors  # of the cluster; the model's may differ
         self.contexts: dict[int, Context] = {}
         self.observers: dict[int, GraphObserver] = {}

@@ -54,10 +54,11 @@ class OfflineRLPolicy(nn.Module):
         self.exec_head = nn.Linear(embed_dim, num_executors)
 
     @classmethod
-    def from_settings(cls, settings: dict, plm_dir: Path, adapter_dir: Path | None = None, dtype=torch.float32):
+    def from_settings(cls, settings: dict, plm_dir: Path, adapter_dir: Path | None = None, **load_options):
         """The scheduler's policy a run's settings describe (run_plm.py's, or a saved policy's settings.json)."""
         backbone = load_backbone(plm_dir, settings["plm_type"], settings["plm_size"], settings["which_layer"],
-                                 settings["rank"], settings.get("freeze_plm", False), adapter_dir, dtype)
+                                 settings["rank"], settings.get("freeze_plm", False), adapter_dir,
+                                 **load_options)
         return cls(backbone, settings["state_feature_dim"], settings["num_executors"], settings["max_timestep"],
                    settings["K"], settings.get("encoder_hidden_dims"))
 

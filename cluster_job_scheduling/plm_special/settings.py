@@ -8,6 +8,8 @@ from common.errors import InputError
 from common.settings import setting
 
 from .backbones import DEFAULT_PLM_DIR, PLM_TYPES
+from .inference import PRECISIONS
+from .placement import Placement, make_placement
 
 
 @dataclass
@@ -40,12 +42,20 @@ class LLMSettings:
                            kind="training")
     results_dir: str | None = setting(None, "test results folder (default: artifacts/results/...)")
     overwrite: bool = setting(False, "replace an existing results folder")
-    device: str | None = setting(None, "e.g. cpu or cuda:0 (default: cuda:0 if available, else cpu)")
-    device_out: str | None = setting(None, "accepted for compatibility; must equal --device")
+    device: str | None = setting(None, "e.g. cpu or cuda:0: the policy, or with a split its own modules and the "
+                                       "first blocks (default: cuda:0 if available, else cpu)")
+    device_mid: str | None = setting(None, "split the backbone: its middle blocks on this device")
+    device_out: str | None = setting(None, "split the backbone: its last blocks on this device (as the original's)")
+    device_map: str | None = setting(None, "auto: accelerate spreads the backbone over the GPUs (then the CPU) by "
+                                           "free memory")
+    dtype: str = setting("float32", "precision of the backbone: training computes under autocast in it (frozen "
+                                    "weights stored in it, trained ones float32); testing loads the weights in it "
+                                    "(int8: testing on the CPU only)", choices=PRECISIONS, kind="training")
 
-    def torch_device(self) -> torch.device:
-        device = torch.device(self.device or ("cuda:0" if torch.cuda.is_available() else "cpu"))
-        if self.device_out not in (None, self.device, str(device)):
-            raise InputError("must equal the device: this implementation keeps the policy on one device",
-                             "device_out")
-        return device
+    def placement(self) -> Placement:
+        return make_placement(self.device, self.device_mid, self.device_out, self.device_map)
+
+    def training_dtype(self) -> torch.dtype:
+        if self.dtype == "int8":
+            raise InputError("int8 is for testing on the CPU; train in float32 or bfloat16", "dtype")
+        return torch.bfloat16 if self.dtype == "bfloat16" else torch.float32

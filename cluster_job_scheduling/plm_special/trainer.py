@@ -27,6 +27,7 @@ from tqdm import tqdm
 from common.files import atomic_write_text
 
 from .checkpoint import optimizer_state, restore_optimizer, save_policy
+from .footprint import duration_text, measured_peaks
 
 GRAD_CLIP = 0.25
 
@@ -134,6 +135,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         bar = tqdm(self.batches.round(self.generator), total=count, unit="batch",
                    desc=f"{self.config.round_name} {index + 1}/{self.config.rounds}")
+        start = time.perf_counter()
         for step, batch in enumerate(bar):
             loss = self.model.loss(batch)
             (loss / accum).backward()
@@ -143,8 +145,18 @@ class Trainer:
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
             losses.append(loss.item())
+            if step == 0 and index == self.start_round:
+                bar.write(self.first_batch_report(time.perf_counter() - start, count))
             bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.4f}")
         return sum(losses) / len(losses)
+
+    def first_batch_report(self, seconds: float, batches_per_round: int) -> str:
+        """How long the run will take at the first batch's pace, and the memory that batch needed."""
+        rounds_left, name = self.config.rounds - self.start_round, self.config.round_name
+        per_round = seconds * batches_per_round
+        return (f"first batch {seconds:.2f} s: at this pace an {name} of {batches_per_round} batches takes "
+                f"{duration_text(per_round)}, the {rounds_left} to go {duration_text(rounds_left * per_round)} "
+                f"(validation not counted); peak memory: {measured_peaks()}")
 
     def fit(self) -> float:
         """Train the remaining rounds; returns the best validation score."""

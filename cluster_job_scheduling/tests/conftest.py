@@ -46,6 +46,14 @@ def assert_one_line_error(result, *needles):
 
 
 @pytest.fixture(scope="session")
+def device():
+    """Where the model tests run: the CPU, or $TRAILBLAZER_TEST_DEVICE (gpu_check.sh sets cuda)."""
+    import torch
+
+    return torch.device(os.environ.get("TRAILBLAZER_TEST_DEVICE", "cpu"))
+
+
+@pytest.fixture(scope="session")
 def tiny_plms(tmp_path_factory) -> Path:
     from plm_special.backbones import PLM_TYPES
     from prepare_plm import build_tiny_model

@@ -19,13 +19,13 @@ from spark_sched_sim.graph_observation import GraphObservation, GraphObserver, l
 SCALING = ReturnScaling(reward_min=-4e5, reward_max=0.0, gamma=1.0, scale=1000, max_return=0.5)
 
 
-def tiny_policy(tiny_plms, plm_type, K=4):
+def tiny_policy(tiny_plms, plm_type, K=4, device="cpu"):
     torch.manual_seed(0)
     model = OfflineRLPolicy(load_backbone(tiny_plms, plm_type, "tiny", -1, 4), 16, 10, 500, K)
     with torch.no_grad():  # decisive random heads: many different actions
         model.exec_head.weight.mul_(20)
         model.stage_key.weight.mul_(5)
-    return model.eval()
+    return model.to(device).eval()
 
 
 def play(synthetic_data, scheduler, steps=60):
@@ -44,8 +44,8 @@ def play(synthetic_data, scheduler, steps=60):
 
 
 @pytest.mark.parametrize("plm_type", ["smollm2", "llama", "qwen2", "mistral"])
-def test_evicting_cache_equals_full_recomputation(tiny_plms, synthetic_data, plm_type):
-    model = tiny_policy(tiny_plms, plm_type, K=4)  # 60 decisions: the cache evicts all along
+def test_evicting_cache_equals_full_recomputation(tiny_plms, synthetic_data, plm_type, device):
+    model = tiny_policy(tiny_plms, plm_type, K=4, device=device)  # 60 decisions: the cache evicts all along
     cached = play(synthetic_data, LLMScheduler(model, SCALING, mode="cache"))
     assert cached == play(synthetic_data, LLMScheduler(model, SCALING, mode="full"))
     assert len(cached) == 60 and len(set(cached)) > 10
@@ -61,13 +61,13 @@ def test_absolute_position_backbones_recompute_the_window(tiny_plms, synthetic_d
 
 @pytest.mark.parametrize("plm_type, mode", [("smollm2", "cache"), ("llama", "full"), ("llama", "window"),
                                            ("gpt2", "window"), ("t5-lm", "window")])
-def test_inference_decisions_equal_the_training_forward_pass(tiny_plms, synthetic_data, plm_type, mode):
+def test_inference_decisions_equal_the_training_forward_pass(tiny_plms, synthetic_data, plm_type, mode, device):
     """Every decision of an episode, as the scheduler makes it, has the stage and executor distributions of the
     teacher-forced training pass at its last step: over the window of the last K decisions in "window" mode
     (what training draws), over the whole episode so far under the K-step band mask in "cache" and "full"
     modes (positions from the episode start, which rotary attention makes equal to the pass's)."""
     K = 4
-    model = tiny_policy(tiny_plms, plm_type, K=K)
+    model = tiny_policy(tiny_plms, plm_type, K=K, device=device)
     scheduler = LLMScheduler(model, SCALING, mode=mode)
     stage_scores, exec_logits, inferred = model.stage_scores, model.exec_logits, {"stage": [], "exec": []}
     model.stage_scores = lambda *a: inferred["stage"].append(stage_scores(*a)) or inferred["stage"][-1]
@@ -95,11 +95,11 @@ def test_inference_decisions_equal_the_training_forward_pass(tiny_plms, syntheti
     first_step = (lambda t: max(0, t - K + 1)) if mode == "window" else (lambda t: 0)
     windows = [list(range(first_step(t), t + 1)) for t in range(len(decisions))]
     steps = [t for window in windows for t in window]
-    column = lambda i, dtype: torch.tensor([decisions[t][i] for t in steps], dtype=dtype)  # noqa: E731
+    column = lambda i, dtype: torch.tensor([decisions[t][i] for t in steps], dtype=dtype, device=device)  # noqa: E731
     with torch.no_grad():
         stage_log_probs, exec_log_probs = model([decisions[t][0] for t in steps], [len(w) for w in windows],
                                                 column(1, torch.long), column(2, torch.long), column(3, torch.long),
-                                                column(4, torch.float32), torch.tensor(steps))
+                                                column(4, torch.float32), torch.tensor(steps, device=device))
     counts = [int(decisions[t][0].stage_mask.sum()) for t in steps]
     for t, end in enumerate(np.cumsum([len(w) for w in windows]) - 1):
         first = sum(counts[:end])
@@ -161,6 +161,18 @@ def test_train_test_resume_and_reload(tiny_plms, synthetic_data, small_pool, tmp
     result = run_script("run_plm.py", *train, "--num-iters", "3", "--model-dir", str(tmp_path / "b"), "--resume",
                         "--num-executors", "12")  # but its training goes on with the cluster it began with
     assert_one_line_error(result, "was made with num_executors = 10, not 12")
+
+
+def test_training_in_bfloat16_prints_its_footprint_and_pace(tiny_plms, synthetic_data, small_pool, tmp_path, capsys):
+    summary = run_plm.main(["--train", "--test", "--plm-type", "qwen2", "--plm-size", "tiny", "--peft-rank", "4",
+                            "--exp-pool-path", str(small_pool), *common(tiny_plms, synthetic_data), "--num-iters", "1",
+                            "--dtype", "bfloat16", "--model-dir", str(tmp_path / "run"),
+                            "--results-dir", str(tmp_path / "results")])
+    printed = capsys.readouterr()
+    printed = printed.out + printed.err
+    assert "everything on cpu" in printed and "computing in bfloat16" in printed
+    assert "estimated memory per device (batches of 4 x " in printed and "first batch" in printed
+    assert summary["settings"]["dtype"] == "bfloat16" and summary["avg_jct_s"] > 0
 
 
 @pytest.mark.parametrize("flags, needle", [

@@ -6,7 +6,8 @@ from conftest import TREE
 
 ABR = TREE.parent / "adaptive_bitrate_streaming"
 SHARED = ["common/__init__.py", "common/errors.py", "common/files.py", "common/reproduction.py", "common/settings.py",
-          "plm_special/backbones.py", "plm_special/checkpoint.py", "plm_special/return_scaling.py",
+          "plm_special/backbones.py", "plm_special/checkpoint.py", "plm_special/footprint.py",
+          "plm_special/inference.py", "plm_special/placement.py", "plm_special/return_scaling.py",
           "plm_special/routing.py", "plm_special/settings.py", "plm_special/trainer.py"]
 
 
