@@ -10,6 +10,7 @@ from abr_sim.simulator import episode_schedule
 from plm_special.backbones import PLM_TYPES, load_backbone
 from plm_special.return_scaling import ReturnScaling
 from plm_special.llm_policy import LLMPolicy, similar_lengths
+from plm_special.placement import Placement
 from plm_special.rl_policy import TOKENS_PER_STEP, OfflineRLPolicy, band_mask
 
 SCALING = ReturnScaling(reward_min=-50.0, reward_max=4.3, gamma=1.0, scale=1000, max_return=0.045)
@@ -208,7 +209,7 @@ def test_inference_precisions_decide_like_float32(tiny_trained_policy, tiny_plms
     decided = {}
     for precision in ("float32", "bfloat16", "int8"):
         model, saved, scaling = load_for_inference(policy_folder(tiny_trained_policy), tiny_plms, precision,
-                                                   torch.device("cpu"))
+                                                   Placement(torch.device("cpu")))
         quantized = [m for m in model.backbone.model.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
         assert bool(quantized) == (precision == "int8")
         if precision != "int8":
@@ -218,4 +219,4 @@ def test_inference_precisions_decide_like_float32(tiny_trained_policy, tiny_plms
         agreement = sum(a == b for a, b in zip(decided[precision], decided["float32"])) / len(decided["float32"])
         assert agreement > 0.6, (precision, agreement)
     with pytest.raises(InputError, match="int8 .* runs on the CPU only"):
-        load_for_inference(policy_folder(tiny_trained_policy), tiny_plms, "int8", torch.device("cuda"))
+        load_for_inference(policy_folder(tiny_trained_policy), tiny_plms, "int8", Placement(torch.device("cuda")))

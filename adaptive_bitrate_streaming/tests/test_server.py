@@ -23,6 +23,7 @@ from plm_special.apc import CollaborativePolicy, NetworkRouter
 from plm_special.checkpoint import policy_folder
 from plm_special.inference import load_for_inference
 from plm_special.llm_policy import LLMPolicy
+from plm_special.placement import make_placement
 from serving.app import create_app
 from serving.llm_worker import LocalBatcher, SessionLLM
 from serving.reports import report_of
@@ -31,7 +32,7 @@ from serving.service import PolicyService, ServerLimits
 
 def llm_policy(tiny_plms, tiny_trained_policy, precision="float32"):
     model, saved, scaling = load_for_inference(policy_folder(tiny_trained_policy), tiny_plms, precision,
-                                               __import__("torch").device("cpu"))
+                                               make_placement("cpu"))
     return LLMPolicy(model, scaling, saved["target_return_scale"], saved["sample"], 0)
 
 
