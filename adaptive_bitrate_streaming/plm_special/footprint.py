@@ -72,10 +72,18 @@ def describe(model: nn.Module, tokens_per_sequence: int, sequences_per_batch: in
     lines = [f"policy: {total / 1e6:.1f}M parameters, {trained / 1e6:.2f}M trained ({100 * trained / total:.1f}%); "
              f"backbone {backbone.plm_type} with {backbone.num_layers} blocks, computing in {precision}",
              f"estimated memory per device (batches of {sequences_per_batch} x {tokens_per_sequence} tokens):"]
-    for device, parts in memory_estimate(model, tokens_per_sequence, sequences_per_batch).items():
+    estimate = memory_estimate(model, tokens_per_sequence, sequences_per_batch)
+    for device, parts in estimate.items():
         detail = ", ".join(f"{name} {size_text(size)}" for name, size in parts.items())
         lines.append(f"  {device}: {size_text(sum(parts.values()))} ({detail})")
+    if precision == "bfloat16" and "cpu" in estimate and not cpu_has_bfloat16_units():
+        lines.append("note: this CPU has no bfloat16 units (AVX-512 BF16 or AMX), so bfloat16 is emulated and much "
+                     "slower than float32 here")
     return "\n".join(lines)
+
+
+def cpu_has_bfloat16_units() -> bool:
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
 def measured_peaks() -> str:
