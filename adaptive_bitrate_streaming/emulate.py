@@ -60,6 +60,8 @@ class Settings:
     results_dir: str | None = setting(None, "results folder (default: <emulation-dir>/results/<trace>/<policy>)")
     overwrite: bool = setting(False, "replace an existing results folder")
     timeout_s: float = setting(600.0, "a trace's run is stopped after this many seconds", minimum=1)
+    link: int = setting(0, "which link: runs with different numbers play side by side (namespace tblink<N>, "
+                           "addresses 10.<77+N>.0.1/2)", minimum=0)
 
 
 def check_prerequisites() -> None:
@@ -113,7 +115,7 @@ def episode_log(trace_name: str, reports: list[dict]) -> EpisodeLog:
 def play_trace(s: Settings, trace, pointer: int, flags: list[str], video_dir: Path, shot: Path) -> dict:
     """One trace through the whole loop; returns what the page collected."""
     processes = []
-    with TraceLink(trace, pointer) as link:
+    with TraceLink(trace, pointer, f"tblink{s.link}", 77 + s.link) as link:
         try:
             host = link.host_address
             processes.append(subprocess.Popen(
@@ -150,6 +152,8 @@ def play_trace(s: Settings, trace, pointer: int, flags: list[str], video_dir: Pa
 @exit_on_input_error
 def main(argv=None):
     s, _ = cli.parse(Settings, argv, __doc__)
+    if s.link > 100:
+        raise InputError(f"--link takes 0..100 (addresses 10.77.0.x to 10.177.0.x), not {s.link}", "link")
     check_prerequisites()
     data_root = resolve_data_root(s.data_dir)
     trace_set = load_trace_set(data_root, s.trace)

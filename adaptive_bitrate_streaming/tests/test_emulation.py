@@ -38,6 +38,7 @@ def test_a_short_run_in_the_real_player(small_video, real_data, tmp_path):
     emulation, _ = small_video
     results = tmp_path / "bba"
     result = run_script("emulate.py", "--policy", "bba", "--trace-num", "1", "--max-segments", "3", "--video", "tiny",
+                        "--link", "3",
                         "--emulation-dir", str(emulation), "--data-dir", str(real_data), "--results-dir", str(results))
     assert result.returncode == 0, result.stderr
     summary = json.loads((results / "summary.json").read_text())
@@ -51,6 +52,17 @@ def test_a_short_run_in_the_real_player(small_video, real_data, tmp_path):
     again = run_script("emulate.py", "--policy", "bba", "--video", "tiny", "--emulation-dir", str(emulation),
                        "--data-dir", str(real_data), "--results-dir", str(results))
     assert again.returncode == 2 and "already holds results" in again.stderr
+
+    compared = ["--real", str(results), "--output-dir", str(tmp_path / "comparison"), "--figure", str(tmp_path / "f.png")]
+    result = run_script("compare_emulation.py", *compared)
+    assert result.returncode == 0, result.stderr
+    rows = (tmp_path / "comparison" / "per_trace.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith(f"bba,{player['trace']},3,")
+    simulated = json.loads((results.with_name("bba.simulated") / "summary.json").read_text())
+    assert simulated["num_traces"] == 1 and simulated["settings"]["video"] == "tiny"  # the same bytes
+    assert "| bba | 1 |" in result.stdout and (tmp_path / "f.png").stat().st_size > 10000
+    again = run_script("compare_emulation.py", *compared)
+    assert again.returncode == 2 and "exists; write elsewhere or replace it" in again.stderr
 
 
 def test_the_llm_needs_its_policy(small_video, real_data, tmp_path):
