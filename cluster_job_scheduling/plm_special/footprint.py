@@ -15,6 +15,7 @@ from torch import nn
 
 from .placement import block_names
 
+ACTIVATION_VECTORS_PER_TOKEN = {"hidden": 16, "intermediate": 4}
 
 
 def size_text(size: float) -> str:
@@ -22,8 +23,9 @@ def size_text(size: float) -> str:
 
 
 def duration_text(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
-ACTIVATION_VECTORS_PER_TOKEN = {"hidden": 16, "intermediate": 4}
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def parameter_counts(model: nn.Module) -> tuple[int, int]:

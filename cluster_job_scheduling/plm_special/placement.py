@@ -2,7 +2,7 @@
 
     --device D                       everything on D (default: cuda:0 if there is a GPU, else cpu)
     --device-mid M, --device-out O   the original's split (NetLLM's answer to a 7B backbone that does not fit
-                                     one card): the blocks in equal consecutive shares over D, M, O (those given,
+                                     one card): the blocks in consecutive, near-equal shares over D, M, O (those given,
                                      in that order), the input embeddings on D, the final norm on the last
     --device-map auto                accelerate places the blocks by free memory: the GPUs in order, then the CPU
 
