@@ -31,9 +31,13 @@ demo: install
 	cd adaptive_bitrate_streaming && ../$(VENV)/bin/python quickstart.py $(if $(DATA_ABS),--public-data $(DATA_ABS))
 	cd cluster_job_scheduling && ../$(VENV)/bin/python quickstart.py $(if $(DATA_ABS),--public-data $(DATA_ABS))
 
+# The tests run in TEST_WORKERS processes (pytest-xdist; 2 to 4, by the cores here), a test file per process.
+TEST_WORKERS ?= $(shell n=$$(nproc); [ $$n -lt 2 ] && n=2; [ $$n -gt 4 ] && n=4; echo $$n)
+PYTEST = ../$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
+
 test: install
-	cd adaptive_bitrate_streaming && TRAILBLAZER_TEST_DATA=$(DATA_ABS) ../$(VENV)/bin/python -m pytest
-	cd cluster_job_scheduling && TRAILBLAZER_TEST_DATA=$(DATA_ABS) ../$(VENV)/bin/python -m pytest
+	cd adaptive_bitrate_streaming && TRAILBLAZER_TEST_DATA=$(DATA_ABS) $(PYTEST)
+	cd cluster_job_scheduling && TRAILBLAZER_TEST_DATA=$(DATA_ABS) $(PYTEST)
 
 # The paper's evaluation in every named setting of both tasks, then the figures in images/ (QUICK=1: a first
 # look in minutes with the policies that exist; without it, missing adaptations run first, for hours).

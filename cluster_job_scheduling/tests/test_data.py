@@ -61,14 +61,18 @@ def copy_query(real_data, tmp_path):
 
 
 def test_duration_files_with_code_are_refused(real_data, tmp_path):
+    victim = tmp_path / "keep"
+    victim.mkdir()
+
     class Evil:
         def __reduce__(self):
-            return (print, ("pwned",))
+            return (shutil.rmtree, (str(victim),))
 
     folder = copy_query(real_data, tmp_path)
     np.save(folder / "task_duration_3.npy", np.array({0: Evil()}, dtype=object), allow_pickle=True)
-    with pytest.raises(InputError, match="builtins.print is not allowed"):
+    with pytest.raises(InputError, match="shutil.rmtree is not allowed"):
         load_template(folder, 3)
+    assert victim.is_dir()
 
 
 def test_partial_or_corrupt_folders_are_one_clear_error(real_data, tmp_path):
