@@ -8,7 +8,8 @@ in serving/app.py) report each chunk and get the next bitrate. The router sends 
 requests, the most difficult by the network score (plm_special/apc.py), to the LLM, decided in dynamic
 batches (--max-batch-size, --max-wait-ms) over each session's own key/value cache; the fast policy answers
 the rest, any request whose LLM answer is not ready within --deadline-ms, and the LLM's picks while it
-is overloaded (--max-llm-backlog). --llm-share 1 is the LLM
+is overloaded (--max-llm-backlog). With --demote-after, sessions the LLM cannot keep up with leave it for
+the rest of their episode and --overflow-policy serves them (serving/service.py). --llm-share 1 is the LLM
 alone, 0 the fast policy alone (no model is loaded). The network router's threshold is calibrated at start
 on --calibration-trace (the LLM alone streams it) unless --threshold is given. Stop with Ctrl-C: requests in
 flight are answered first.
@@ -70,6 +71,14 @@ class Settings:
     max_llm_backlog: int | None = setting(None, "while the LLM has this many requests waiting or running, the "
                                                 "router's LLM picks go to the fast policy at once (default: "
                                                 "2 x --max-batch-size; 0: no limit)", minimum=0)
+    demote_after: int = setting(0, "session admission: a session leaves the LLM for the rest of its episode "
+                                   "after this many of its LLM picks were answered late (deadline or overload), "
+                                   "and new sessions join the LLM only while it holds fewer than it held at a "
+                                   "demotion (0: no admission)", minimum=0)
+    max_llm_sessions: int = setting(0, "with --demote-after: sessions in the LLM at most (0: no limit but the "
+                                       "learned one)", minimum=0)
+    overflow_policy: str | None = setting(None, "with --demote-after: the policy serving sessions outside the "
+                                                "LLM (default: the fast policy)", choices=BASELINES)
     max_sessions: int = setting(4096, "open sessions at most (503 beyond)", minimum=1)
     session_idle_s: float = setting(120.0, "close sessions without a request for this long")
     dtype: str = setting("float32", "inference precision (int8 on the CPU only)", choices=PRECISIONS)
@@ -99,9 +108,10 @@ def llm_builder(s: Settings):
     return build
 
 
-def fast_policy(s: Settings, data_root: Path):
-    video = load_video(data_root, s.video) if s.fast_policy in ("mpc", "robustmpc") else None
-    return make_baseline(s.fast_policy, video, data_root, np.random.RandomState(s.seed))
+def fast_policy(s: Settings, data_root: Path, name: str | None = None):
+    name = name or s.fast_policy
+    video = load_video(data_root, s.video) if name in ("mpc", "robustmpc") else None
+    return make_baseline(name, video, data_root, np.random.RandomState(s.seed))
 
 
 def service_builder(s: Settings, data_root: Path, router):
@@ -109,8 +119,10 @@ def service_builder(s: Settings, data_root: Path, router):
 
     def build(llm_backend) -> PolicyService:
         backlog = 2 * s.max_batch_size if s.max_llm_backlog is None else s.max_llm_backlog
-        limits = ServerLimits(s.deadline_ms, s.max_sessions, s.session_idle_s, backlog)
-        return PolicyService(fast_policy(s, data_root), router, llm_backend, limits)
+        limits = ServerLimits(s.deadline_ms, s.max_sessions, s.session_idle_s, backlog, s.demote_after,
+                              s.max_llm_sessions)
+        overflow = fast_policy(s, data_root, s.overflow_policy) if s.overflow_policy else None
+        return PolicyService(fast_policy(s, data_root), router, llm_backend, limits, overflow)
 
     return build
 
@@ -165,7 +177,11 @@ def describe(s: Settings, router) -> str:
         llm = f"{router.name} router{threshold} sending about {s.llm_share:.0%} of requests to the LLM, the rest " \
               f"to {s.fast_policy}"
     deadline = f"deadline {s.deadline_ms:g} ms" if s.deadline_ms > 0 else "no deadline"
-    return f"{llm}; batches of up to {s.max_batch_size} within {s.max_wait_ms:g} ms, {deadline}, {s.dtype}"
+    admission = ""
+    if s.demote_after > 0 and s.llm_share > 0:
+        admission = f"; a session leaves the LLM after {s.demote_after} late answer(s), sessions outside it are " \
+                    f"served by {s.overflow_policy or s.fast_policy}"
+    return f"{llm}; batches of up to {s.max_batch_size} within {s.max_wait_ms:g} ms, {deadline}, {s.dtype}{admission}"
 
 
 def serve_locally(s: Settings, data_root: Path) -> None:

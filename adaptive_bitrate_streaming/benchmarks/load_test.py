@@ -16,7 +16,8 @@
    --max-run-s (sessions still streaming then are cut).
 Per request it records the server's processing delay (X-Processing-Ms: handler entry to answer) and the
 client's round trip; per run the median/p90/p99 of both, the shares answered by the LLM, the fast policy,
-the deadline fallback and overload shedding, and the mean QoE over every chunk the sessions played against
+the deadline fallback, overload shedding and the overflow policy (session admission: --demote-after,
+--overflow-policy; use a results folder of its own), and the mean QoE over every chunk the sessions played against
 the LLM alone offline over the same chunks. Writes summary.csv, requests/<variant>_n<N>.csv.gz, delays.png
 (box plots of processing delay against N, every run in the folder) and the offline files into
 --results-dir; finished runs are kept, so a rerun continues where it stopped.
@@ -59,6 +60,7 @@ from plm_special.inference import PRECISIONS, load_for_inference  # noqa: E402
 from plm_special.llm_policy import LLMPolicy  # noqa: E402
 from plm_special.placement import Placement  # noqa: E402
 from serving.reports import report_of  # noqa: E402
+from serving.service import SOURCES  # noqa: E402
 
 
 @dataclass
@@ -79,6 +81,9 @@ class Settings:
     deadline_ms: float = setting(1000.0, "the server's --deadline-ms")
     max_batch_size: int = setting(64, "the server's --max-batch-size", minimum=1)
     max_wait_ms: float = setting(5.0, "the server's --max-wait-ms")
+    demote_after: int = setting(0, "the server's --demote-after (session admission; 0: none)", minimum=0)
+    overflow_policy: str | None = setting(None, "the server's --overflow-policy (with --demote-after)",
+                                          choices=serve_policy.BASELINES)
     batch_sizes: list[int] = setting([1, 8, 32, 64, 128], "batch sizes of the LLM throughput measurement")
     threads: int = setting(1, "torch threads of the LLM, here and in the server", minimum=1)
     dtype: str = setting("float32", "inference precision", choices=PRECISIONS)
@@ -181,6 +186,10 @@ def start_server(s: Settings, variant: str, threshold: float, sessions: int, log
                "--max-sessions", str(sessions + 16), "--device", "cpu", "--log-level", "error", "--video", s.video]
     if s.data_dir:
         command += ["--data-dir", s.data_dir]
+    if s.demote_after:
+        command += ["--demote-after", str(s.demote_after)]
+    if s.overflow_policy:
+        command += ["--overflow-policy", s.overflow_policy]
     log = log_path.open("w")
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=TREE,
                               env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
@@ -273,8 +282,11 @@ def summarize_run(variant, sessions, results, records, stats, wall_s, offline_re
     for column, name in (("processing_ms", "processing"), ("round_trip_ms", "round_trip")):
         for label, q in (("median", 50), ("p90", 90), ("p99", 99)):
             row[f"{name}_{label}_ms"] = float(np.percentile(delays[column], q))
-    for source in ("llm", "fast", "deadline", "overload", "llm-failed"):
+    for source in SOURCES:
         row[f"share_{source}"] = float(answered.get(source, 0)) / len(delays)
+    row.update({"demote_after": s.demote_after, "overflow_policy": s.overflow_policy or s.fast_policy,
+                "demoted_sessions": stats.get("demoted_sessions", 0),
+                "sessions_not_admitted": stats.get("sessions_not_admitted", 0)})
     row.update({"mean_batch_size": stats.get("mean_batch_size", 0.0), "chunks": len(played), "mean_qoe": qoe,
                 "offline_llm_qoe": reference, "qoe_vs_offline_llm": qoe / reference - 1.0})
     return row, delays
@@ -359,7 +371,8 @@ def main(argv=None):
             print(f"{variant}, {sessions} sessions: processing median {row['processing_median_ms']:.1f} ms, p90 "
                   f"{row['processing_p90_ms']:.1f}, p99 {row['processing_p99_ms']:.1f}; round trip median "
                   f"{row['round_trip_median_ms']:.1f} ms; LLM answered {row['share_llm']:.3f}, deadline "
-                  f"{row['share_deadline']:.3f}, overload {row['share_overload']:.3f}; QoE {row['mean_qoe']:.4f} ({row['qoe_vs_offline_llm']:+.2%} vs the "
+                  f"{row['share_deadline']:.3f}, overload {row['share_overload']:.3f}, overflow {row['share_overflow']:.3f} "
+                  f"({row['demoted_sessions']} sessions demoted, {row['sessions_not_admitted']} not admitted); QoE {row['mean_qoe']:.4f} ({row['qoe_vs_offline_llm']:+.2%} vs the "
                   f"LLM offline), {row['complete_sessions']}/{sessions} sessions complete, {wall_s:.0f} s", flush=True)
             draw_all_runs(output)
     draw_all_runs(output)

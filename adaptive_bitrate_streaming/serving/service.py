@@ -4,6 +4,14 @@ Every request is answered: by the fast policy when the router calls it easy, by 
 LLM's answer is not ready within the deadline, or the LLM fails, by the fast policy's answer, which the fast
 policy computes for every request anyway (its own state, e.g. RobustMPC's error history, follows the whole
 episode). Steps the fast policy decided reach the LLM with the session's next LLM request.
+
+Session admission (ServerLimits.demote_after > 0): the LLM's context is the whole episode, so every step of
+every session in the LLM costs it tokens, whoever decided the step; a session whose LLM picks the LLM could
+not answer in time `demote_after` times leaves the LLM for the rest of its episode (its context is dropped)
+and the overflow policy answers all its requests. The number of sessions in the LLM at a demotion is what
+the LLM demonstrably cannot hold: for the server's lifetime, new sessions join the LLM only while fewer are in
+it than that (one at least; and fewer than `max_llm_sessions`) and the LLM is not overloaded; the others are
+served by the overflow policy.
 """
 import asyncio
 import time
@@ -15,7 +23,7 @@ from abr_sim.policy import Policy
 from .llm_worker import LLMRequest, TooLate
 from .reports import ReportError, ReportTracker, parse_report
 
-SOURCES = ("llm", "fast", "deadline", "overload", "llm-failed")  # who answered a request
+SOURCES = ("llm", "fast", "deadline", "overload", "llm-failed", "overflow")  # who answered a request
 
 
 @dataclass
@@ -25,6 +33,8 @@ class ServerLimits:
     session_idle_s: float = 120.0
     max_llm_backlog: int = 0  # requests the router sends to the fast policy at once while the LLM has this
     # many waiting or running (0: no limit)
+    demote_after: int = 0  # a session leaves the LLM after this many LLM picks answered late (0: never)
+    max_llm_sessions: int = 0  # sessions in the LLM at most, with demote_after (0: no limit but the learned one)
 
 
 @dataclass
@@ -34,15 +44,20 @@ class Session:
     unsent: list = field(default_factory=list)  # fast-decided steps the LLM has not seen yet
     overrule: int | None = None  # the action taken instead of the LLM's last (late) answer
     broken: bool = False  # the LLM failed on this session: the fast policy serves the rest of it
+    in_llm: bool = True  # False: the overflow policy serves the rest of this session (admission)
+    late: int = 0  # LLM picks answered by the fast policy at their deadline or under overload
     busy: bool = False
     last_answer: dict | None = None
     last_seen: float = field(default_factory=time.monotonic)
 
 
 class PolicyService:
-    def __init__(self, fast: Policy, router, llm_backend, limits: ServerLimits):
+    def __init__(self, fast: Policy, router, llm_backend, limits: ServerLimits, overflow: Policy | None = None):
         self.fast, self.router, self.llm, self.limits = fast, router, llm_backend, limits
+        self.overflow = overflow if overflow is not None else fast
         self.sessions: dict[str, Session] = {}
+        self.llm_sessions = self.demoted = self.not_admitted = 0
+        self.llm_session_capacity = limits.max_llm_sessions or None  # None: not known yet
         self.free_clients: list[int] = []
         self.next_client = 0
         self.answered = dict.fromkeys(SOURCES, 0)
@@ -59,9 +74,32 @@ class PolicyService:
             raise ReportError(f"the server holds its limit of {self.limits.max_sessions} open sessions; close "
                               "finished sessions or retry later", status=503)
         client = self.free_clients.pop() if self.free_clients else self._new_client()
-        self.fast.reset(client)
-        self.sessions[session_id] = Session(client)
+        session = Session(client, in_llm=self._admits())
+        if session.in_llm:
+            self.llm_sessions += 1
+            self.fast.reset(client)
+        else:
+            self.not_admitted += 1
+            self.overflow.reset(client)
+        self.sessions[session_id] = session
         return session_id
+
+    def _admits(self) -> bool:
+        if self.llm is None or self.limits.demote_after == 0:
+            return True
+        full = self.llm_session_capacity is not None and self.llm_sessions >= self.llm_session_capacity
+        return not full and not 0 < self.limits.max_llm_backlog <= self.llm.backlog()
+
+    async def _demote(self, session: Session) -> None:
+        """The LLM could not keep up with this session: it leaves the LLM (and its context) for good."""
+        held = max(1, self.llm_sessions - 1)  # one session at least keeps the LLM in use
+        self.llm_session_capacity = min(held, self.llm_session_capacity or held)
+        session.in_llm, session.unsent, session.overrule = False, [], None
+        self.llm_sessions -= 1
+        self.demoted += 1
+        if self.overflow is not self.fast:
+            self.overflow.reset(session.client)
+        await self.llm.close_session(session.client)
 
     def _new_client(self) -> int:
         self.next_client += 1
@@ -79,7 +117,9 @@ class PolicyService:
             await self.llm.close_session(client)
 
     def _forget(self, session_id: str) -> None:
-        self.free_clients.append(self.sessions.pop(session_id).client)
+        session = self.sessions.pop(session_id)
+        self.llm_sessions -= session.in_llm
+        self.free_clients.append(session.client)
 
     async def expire_idle(self) -> list[str]:
         now = time.monotonic()
@@ -108,6 +148,10 @@ class PolicyService:
         return answer
 
     async def _decide(self, session: Session, observation) -> dict:
+        if not session.in_llm:
+            self.answered["overflow"] += 1
+            action = int(self.overflow.act(observation, session.client))
+            return {"quality": action, "decided_by": "overflow", "done": bool(observation.done)}
         fast_action = int(self.fast.act(observation, session.client))
         action, source = fast_action, "fast"
         use_llm = self.llm is not None and not session.broken and not observation.done
@@ -123,6 +167,10 @@ class PolicyService:
                     action, source = await self._ask_llm(session, observation, fast_action)
             else:
                 session.unsent.append((observation, fast_action))
+            if source in ("deadline", "overload"):
+                session.late += 1
+                if 0 < self.limits.demote_after <= session.late:
+                    await self._demote(session)
         self.answered[source] += 1
         return {"quality": int(action), "decided_by": source, "done": bool(observation.done)}
 
@@ -153,7 +201,9 @@ class PolicyService:
     def stats(self) -> dict:
         decided = sum(self.answered.values())
         stats = {"open_sessions": len(self.sessions), "requests": decided, "answered_by": dict(self.answered),
-                 "llm_share": self.routed_to_llm / max(1, self.routable), "llm_failed_requests": self.failed_requests}
+                 "llm_share": self.routed_to_llm / max(1, self.routable), "llm_failed_requests": self.failed_requests,
+                 "llm_sessions": self.llm_sessions, "demoted_sessions": self.demoted,
+                 "sessions_not_admitted": self.not_admitted, "llm_session_capacity": self.llm_session_capacity}
         if self.llm is not None:
             stats["llm_backlog"] = self.llm.backlog()
         if self.llm is not None:

@@ -185,6 +185,38 @@ def test_an_overloaded_llm_sheds_requests_to_the_fast_policy_at_once(tiny_plms, 
     assert checked >= 2
 
 
+def test_sessions_the_llm_cannot_keep_up_with_leave_it_and_new_ones_are_not_admitted(tiny_plms, tiny_trained_policy,
+                                                                                   synthetic_data):
+    """Session admission: every LLM answer is late, so each session leaves the LLM at its first late answer
+    (its context is dropped) and BBA, the overflow policy, answers the rest of its episode; afterwards the
+    server admits one session at a time to the LLM, and the sessions it did not admit stream exactly as BBA
+    does offline."""
+    from baselines.bba import BBA
+
+    trace_set, video, schedule = traces(synthetic_data, 4)
+    policy = llm_policy(tiny_plms, tiny_trained_policy)
+    batcher = LocalBatcher(SlowLLM(policy, [0.08]), max_batch_size=4, max_wait_ms=1)
+    service = PolicyService(Hold(), NetworkRouter(float("-inf")), batcher,
+                            ServerLimits(deadline_ms=20, max_llm_backlog=0, demote_after=1), overflow=BBA())
+    with serving(service, batcher) as (base, _):
+        first = stream_all(base, trace_set, video, schedule, close=False)
+        demoted = httpx.get(f"{base}/stats").json()
+        for _, _, session_id in first:
+            assert httpx.delete(f"{base}/sessions/{session_id}").status_code == 200
+        second = stream_all(base, trace_set, video, schedule)
+        stats = httpx.get(f"{base}/stats").json()
+    for _, sources, _ in first:
+        late = sources.index("deadline")
+        assert set(sources[:late]) <= {"llm"} and set(sources[late + 1:]) == {"overflow"}, sources
+    assert demoted["demoted_sessions"] == 4 and demoted["llm_sessions"] == 0 and not policy.contexts
+    assert demoted["llm_session_capacity"] == 1 and demoted["sessions_not_admitted"] == 0
+    assert stats["sessions_not_admitted"] == 3 and stats["demoted_sessions"] == 5
+    bba = offline(BBA(), trace_set, video, schedule)
+    outside = [i for i, (_, sources, _) in enumerate(second) if set(sources) == {"overflow"}]
+    assert len(outside) == 3 and all(second[i][0] == bba[i] for i in outside)
+    assert bba != offline(Hold(), trace_set, video, schedule)
+
+
 def test_a_failing_llm_is_answered_by_the_fast_policy_and_the_server_keeps_serving(tiny_plms, tiny_trained_policy,
                                                                                  synthetic_data):
     trace_set, video, schedule = traces(synthetic_data, 2)
