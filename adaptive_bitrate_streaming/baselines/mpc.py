@@ -1,4 +1,5 @@
-"""RobustMPC (the original's `run_baseline.py` `mpc`), with the plan search vectorised over plans in NumPy.
+"""RobustMPC (the original's `run_baseline.py` `mpc`), with the plan search vectorised in NumPy over
+the tree of the plans' prefixes.
 
 `MPC(video)` is the original's "MPC": RobustMPC restricted to "jump" plans, where each chunk's quality
 differs by at most one level from the previous one, starting from the current quality.
@@ -7,6 +8,7 @@ original's quirks: the look-ahead reads the chunk after the one it plans for (Pe
 ties go to the later plan, and the bandwidth-error history of a client is never reset between episodes.
 """
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,6 +31,33 @@ def jump_plans(quality: int) -> np.ndarray:
     return plans[np.all(np.abs(steps) <= 1, axis=1)]
 
 
+@dataclass
+class PrefixLevel:
+    parent: np.ndarray
+    quality: np.ndarray
+    first_quality: np.ndarray
+    bitrate_sum: np.ndarray
+    smoothness: np.ndarray
+
+
+class PlanSet:
+    """The plans searched from one current quality, as a tree of their prefixes: level k holds the distinct
+    prefixes of k + 1 chunks in plan order, each with its parent prefix, its last quality, its first quality,
+    and its bitrate sum and smoothness (which do not depend on the network), computed once."""
+
+    def __init__(self, plans: np.ndarray, quality: int):
+        self.plans, self.quality = plans, quality
+        previous = np.concatenate([np.full((len(plans), 1), quality), plans[:, :-1]], axis=1)
+        bitrate_sums = np.cumsum(BITRATES[plans], axis=1)
+        smoothness = np.cumsum(np.abs(BITRATES[plans] - BITRATES[previous]), axis=1)
+        self.levels, parents = [], np.zeros(len(plans), dtype=np.int64)
+        for k in range(HORIZON):
+            _, first_rows, rows = np.unique(plans[:, : k + 1], axis=0, return_index=True, return_inverse=True)
+            self.levels.append(PrefixLevel(parents[first_rows], plans[first_rows, k], plans[first_rows, 0],
+                                           bitrate_sums[first_rows, k], smoothness[first_rows, k]))
+            parents = rows.reshape(-1)
+
+
 class MPC(Policy):
     def __init__(self, video: Video, jump_plans_only: bool = True, search=None):
         self.name = "mpc" if jump_plans_only else "robustmpc"
@@ -36,7 +65,7 @@ class MPC(Policy):
         # size 0 beyond the last chunk, as the original's get_chunk_size
         self.sizes = np.zeros((BITRATE_LEVELS, TOTAL_VIDEO_CHUNKS + 1 + HORIZON), dtype=np.int64)
         self.sizes[:, : TOTAL_VIDEO_CHUNKS + 1] = np.array([level[: TOTAL_VIDEO_CHUNKS + 1] for level in video.sizes])
-        self.plans = [jump_plans(q) if jump_plans_only else all_plans() for q in range(BITRATE_LEVELS)]
+        self.plan_sets = [PlanSet(jump_plans(q) if jump_plans_only else all_plans(), q) for q in range(BITRATE_LEVELS)]
         self.history = {}  # client -> (past relative errors, past bandwidth estimates)
 
     def _predict_bandwidth(self, state: np.ndarray, client: int) -> float:
@@ -55,41 +84,39 @@ class MPC(Policy):
     def act(self, observation, client=0):
         bandwidth = self._predict_bandwidth(observation.state, client)
         downloaded = TOTAL_VIDEO_CHUNKS - observation.chunk.chunks_remaining
-        plans = self.plans[observation.quality]
-        return self.search(self.sizes, plans, observation.quality, observation.chunk.buffer_s, downloaded, bandwidth)
+        plan_set = self.plan_sets[observation.quality]
+        return self.search(self.sizes, plan_set, observation.chunk.buffer_s, downloaded, bandwidth)
 
 
-def plan_search(sizes, plans, quality, buffer_s, downloaded, bandwidth) -> int:
-    """First quality of the plan with the highest predicted QoE over the horizon, all plans at once."""
+def plan_search(sizes, plan_set: PlanSet, buffer_s, downloaded, bandwidth) -> int:
+    """First quality of the plan with the highest predicted QoE over the horizon, level by level over the
+    prefix tree (a prefix's buffer and rebuffering are computed once for all the plans that share it)."""
     horizon = min(HORIZON, TOTAL_VIDEO_CHUNKS - downloaded)
     if horizon <= 0:
         return 0
-    plans = plans[:, :horizon]  # (P, H)
-    chunk_indices = downloaded + 1 + np.arange(horizon)  # the original's off-by-one look-ahead
-    download_s = sizes[plans, chunk_indices] / 1000000.0 / bandwidth  # (P, H)
-    buffer = np.full(len(plans), buffer_s)
-    rebuffer = np.zeros(len(plans))
+    buffer, rebuffer = np.array([float(buffer_s)]), np.zeros(1)
     chunk_len_s = VIDEO_CHUNK_LEN_MS / 1000.0
-    for position in range(horizon):
-        stall = buffer < download_s[:, position]
-        rebuffer = np.where(stall, rebuffer + (download_s[:, position] - buffer), rebuffer)
-        buffer = np.where(stall, 0.0, buffer - download_s[:, position]) + chunk_len_s
-    bitrate_sum = BITRATES[plans].sum(axis=1)
-    previous = np.concatenate([np.full((len(plans), 1), quality), plans[:, :-1]], axis=1)
-    smoothness = np.abs(BITRATES[plans] - BITRATES[previous]).sum(axis=1)
-    reward = bitrate_sum / 1000.0 - REBUF_PENALTY * rebuffer - smoothness / 1000.0
-    best = len(plans) - 1 - int(np.argmax(reward[::-1]))  # ties go to the later plan
-    return int(plans[best, 0])
+    for k in range(horizon):
+        level = plan_set.levels[k]
+        download_s = (sizes[:, downloaded + 1 + k] / 1000000.0 / bandwidth)[level.quality]  # the original's
+        # off-by-one look-ahead: the chunk after the one planned for
+        buffer, rebuffer = buffer[level.parent], rebuffer[level.parent]
+        stall = buffer < download_s
+        rebuffer = np.where(stall, rebuffer + (download_s - buffer), rebuffer)
+        buffer = np.where(stall, 0.0, buffer - download_s) + chunk_len_s
+    reward = level.bitrate_sum / 1000.0 - REBUF_PENALTY * rebuffer - level.smoothness / 1000.0
+    best = len(reward) - 1 - int(np.argmax(reward[::-1]))  # ties go to the later plan
+    return int(level.first_quality[best])
 
 
-def plan_search_loop(sizes, plans, quality, buffer_s, downloaded, bandwidth) -> int:
+def plan_search_loop(sizes, plan_set: PlanSet, buffer_s, downloaded, bandwidth) -> int:
     """The same search as the original writes it, one plan and one chunk at a time: the reference that
     the tests check `plan_search` against and the benchmark times it against."""
     horizon = min(HORIZON, TOTAL_VIDEO_CHUNKS - downloaded)
     best, best_reward = 0, -100000000
-    for full_plan in plans:
+    for full_plan in plan_set.plans:
         plan = full_plan[:horizon]
-        buffer, rebuffer, bitrate_sum, smoothness, last = buffer_s, 0.0, 0, 0, quality
+        buffer, rebuffer, bitrate_sum, smoothness, last = buffer_s, 0.0, 0, 0, plan_set.quality
         for position, chunk_quality in enumerate(plan):
             download = sizes[chunk_quality, downloaded + position + 1] / 1000000.0 / bandwidth
             if buffer < download:

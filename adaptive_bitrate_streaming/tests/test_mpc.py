@@ -7,7 +7,7 @@ import pytest
 from abr_sim.datasets import load_trace_set, load_video
 from abr_sim.evaluation import run_episodes
 from abr_sim.simulator import episode_schedule
-from baselines.mpc import MPC, jump_plans, plan_search, plan_search_loop
+from baselines.mpc import MPC, PlanSet, jump_plans, plan_search, plan_search_loop
 
 
 def test_jump_plans_move_at_most_one_level_per_chunk():
@@ -34,7 +34,23 @@ def test_vectorised_search_equals_the_loop(real_data, jump_only, num_traces):
 
 def test_last_chunk_decision_and_ties():
     sizes = np.ones((6, 54), dtype=np.int64) * 100
-    plans = jump_plans(2)
-    assert plan_search_loop(sizes, plans, 2, 10.0, 48, 1.0) == 0  # nothing left to plan
+    plans = PlanSet(jump_plans(2), 2)
+    assert plan_search(sizes, plans, 10.0, 48, 1.0) == plan_search_loop(sizes, plans, 10.0, 48, 1.0) == 0  # nothing left
     # with free downloads every plan that climbs fastest ties; the later plan wins, as in the original
-    assert plan_search(sizes, plans, 2, 10.0, 10, 1e9) == plan_search_loop(sizes, plans, 2, 10.0, 10, 1e9) == 3
+    assert plan_search(sizes, plans, 10.0, 10, 1e9) == plan_search_loop(sizes, plans, 10.0, 10, 1e9) == 3
+
+
+@pytest.mark.parametrize("jump_only", [True, False])
+def test_prefix_tree_search_equals_the_loop_across_states(jump_only):
+    """Every current quality, episode position (the horizon shrinks at the end), bandwidth and buffer."""
+    sizes = np.zeros((6, 54), dtype=np.int64)
+    sizes[:, :49] = np.random.RandomState(0).randint(100_000, 3_000_000, (6, 49))
+    chosen = set()
+    for quality in range(6):
+        plans = PlanSet(jump_plans(quality) if jump_only else np.array(list(itertools.product(range(6), repeat=5))),
+                        quality)
+        for downloaded, bandwidth, buffer_s in itertools.product((1, 10, 44, 46, 47), (0.3, 1.5, 5.0), (0.0, 3.0, 20.0)):
+            fast = plan_search(sizes, plans, buffer_s, downloaded, bandwidth)
+            assert fast == plan_search_loop(sizes, plans, buffer_s, downloaded, bandwidth)
+            chosen.add(fast)
+    assert len(chosen) >= 4
