@@ -73,7 +73,7 @@ def create_app(service: PolicyService, background=None) -> FastAPI:
 
     @app.delete("/sessions/{session_id}")
     async def close_session(session_id: str):
-        await service.close_session(session_id)
+        service.close_session(session_id)
         return {"closed": session_id}
 
     @app.post("/")
@@ -86,7 +86,7 @@ def create_app(service: PolicyService, background=None) -> FastAPI:
             service.open_session(session_id)
         answer = await service.decide(session_id, payload)
         if answer["done"]:
-            await service.close_session(session_id)
+            service.close_session(session_id)
         processing_ms = (time.perf_counter() - arrival) * 1000.0
         return PlainTextResponse("REFRESH" if answer["done"] else str(answer["quality"]),
                                  headers={"X-Processing-Ms": f"{processing_ms:.3f}"})
@@ -105,4 +105,4 @@ def create_app(service: PolicyService, background=None) -> FastAPI:
 async def expire_idle_sessions(service: PolicyService) -> None:
     while True:
         await asyncio.sleep(min(5.0, service.limits.session_idle_s / 4))
-        await service.expire_idle()
+        service.expire_idle()

@@ -47,6 +47,7 @@ class Session:
     in_llm: bool = True  # False: the overflow policy serves the rest of this session (admission)
     late: int = 0  # LLM picks answered by the fast policy at their deadline or under overload
     busy: bool = False
+    closed: bool = False
     last_answer: dict | None = None
     last_seen: float = field(default_factory=time.monotonic)
 
@@ -58,8 +59,9 @@ class PolicyService:
         self.sessions: dict[str, Session] = {}
         self.llm_sessions = self.demoted = self.not_admitted = 0
         self.llm_session_capacity = limits.max_llm_sessions or None  # None: not known yet
-        self.free_clients: list[int] = []
+        self.free_clients: list[int] = []  # ids of closed sessions whose LLM contexts are gone
         self.next_client = 0
+        self.releases: dict[int, asyncio.Future] = {}  # LLM contexts being dropped, by client id
         self.answered = dict.fromkeys(SOURCES, 0)
         self.routed_to_llm = self.routable = 0
         self.failed_requests = 0
@@ -69,7 +71,7 @@ class PolicyService:
         if session_id is None:
             session_id = uuid.uuid4().hex
         if session_id in self.sessions:
-            self._forget(session_id)
+            self.close_session(session_id)
         if len(self.sessions) >= self.limits.max_sessions:
             raise ReportError(f"the server holds its limit of {self.limits.max_sessions} open sessions; close "
                               "finished sessions or retry later", status=503)
@@ -90,16 +92,32 @@ class PolicyService:
         full = self.llm_session_capacity is not None and self.llm_sessions >= self.llm_session_capacity
         return not full and not 0 < self.limits.max_llm_backlog <= self.llm.backlog()
 
-    async def _demote(self, session: Session) -> None:
+    def _demote(self, session: Session) -> None:
         """The LLM could not keep up with this session: it leaves the LLM (and its context) for good."""
         held = max(1, self.llm_sessions - 1)  # one session at least keeps the LLM in use
         self.llm_session_capacity = min(held, self.llm_session_capacity or held)
-        session.in_llm, session.unsent, session.overrule = False, [], None
-        self.llm_sessions -= 1
+        self._leave_llm(session)
         self.demoted += 1
         if self.overflow is not self.fast:
             self.overflow.reset(session.client)
-        await self.llm.close_session(session.client)
+
+    def _leave_llm(self, session: Session) -> None:
+        """Drop the session's LLM context without waiting for it: the answer at hand is not held up by the
+        running batch. Its client id is reused only once the LLM has dropped it."""
+        session.in_llm, session.unsent, session.overrule = False, [], None
+        self.llm_sessions -= 1
+        if self.llm is None:
+            return
+        release = asyncio.ensure_future(self.llm.close_session(session.client))
+        self.releases[session.client] = release
+        release.add_done_callback(lambda done: self._released(session, done))
+
+    def _released(self, session: Session, release: asyncio.Future) -> None:
+        del self.releases[session.client]
+        if not release.cancelled() and release.exception() is not None:
+            self.failed_requests += 1  # the LLM failed to drop a context: this id is never given out again
+        elif session.closed:
+            self.free_clients.append(session.client)
 
     def _new_client(self) -> int:
         self.next_client += 1
@@ -110,22 +128,20 @@ class PolicyService:
             raise ReportError(f"unknown or closed session '{session_id}'; open one with POST /sessions", status=404)
         return self.sessions[session_id]
 
-    async def close_session(self, session_id: str) -> None:
-        client = self.session(session_id).client
-        self._forget(session_id)
-        if self.llm is not None:
-            await self.llm.close_session(client)
+    def close_session(self, session_id: str) -> None:
+        session = self.session(session_id)
+        del self.sessions[session_id]
+        session.closed = True
+        if session.in_llm:
+            self._leave_llm(session)
+        if session.client not in self.releases:
+            self.free_clients.append(session.client)
 
-    def _forget(self, session_id: str) -> None:
-        session = self.sessions.pop(session_id)
-        self.llm_sessions -= session.in_llm
-        self.free_clients.append(session.client)
-
-    async def expire_idle(self) -> list[str]:
+    def expire_idle(self) -> list[str]:
         now = time.monotonic()
         idle = [sid for sid, s in self.sessions.items() if not s.busy and now - s.last_seen > self.limits.session_idle_s]
         for session_id in idle:
-            await self.close_session(session_id)
+            self.close_session(session_id)
         return idle
 
     # decisions
@@ -170,7 +186,7 @@ class PolicyService:
             if source in ("deadline", "overload"):
                 session.late += 1
                 if 0 < self.limits.demote_after <= session.late:
-                    await self._demote(session)
+                    self._demote(session)
         self.answered[source] += 1
         return {"quality": int(action), "decided_by": source, "done": bool(observation.done)}
 
