@@ -72,11 +72,12 @@ class Settings:
                                                 "router's LLM picks go to the fast policy at once (default: "
                                                 "2 x --max-batch-size; 0: no limit)", minimum=0)
     demote_after: int = setting(0, "session admission: a session leaves the LLM for the rest of its episode "
-                                   "after this many of its LLM picks were answered late (deadline or overload), "
-                                   "and new sessions join the LLM only while it holds fewer than it held at a "
-                                   "demotion (0: no admission)", minimum=0)
+                                   "after this many of its LLM picks were answered late (deadline or overload); "
+                                   "the LLM holds sessions up to a capacity that grows while it keeps up and "
+                                   "falls at demotions; the others wait outside it (0: no admission)", minimum=0)
+    initial_llm_sessions: int = setting(64, "with --demote-after: the capacity to start with", minimum=1)
     max_llm_sessions: int = setting(0, "with --demote-after: sessions in the LLM at most (0: no limit but the "
-                                       "learned one)", minimum=0)
+                                       "capacity)", minimum=0)
     overflow_policy: str | None = setting(None, "with --demote-after: the policy serving sessions outside the "
                                                 "LLM (default: the fast policy)", choices=BASELINES)
     max_sessions: int = setting(4096, "open sessions at most (503 beyond)", minimum=1)
@@ -120,7 +121,7 @@ def service_builder(s: Settings, data_root: Path, router):
     def build(llm_backend) -> PolicyService:
         backlog = 2 * s.max_batch_size if s.max_llm_backlog is None else s.max_llm_backlog
         limits = ServerLimits(s.deadline_ms, s.max_sessions, s.session_idle_s, backlog, s.demote_after,
-                              s.max_llm_sessions)
+                              s.max_llm_sessions, s.initial_llm_sessions)
         overflow = fast_policy(s, data_root, s.overflow_policy) if s.overflow_policy else None
         return PolicyService(fast_policy(s, data_root), router, llm_backend, limits, overflow)
 
@@ -179,8 +180,9 @@ def describe(s: Settings, router) -> str:
     deadline = f"deadline {s.deadline_ms:g} ms" if s.deadline_ms > 0 else "no deadline"
     admission = ""
     if s.demote_after > 0 and s.llm_share > 0:
-        admission = f"; a session leaves the LLM after {s.demote_after} late answer(s), sessions outside it are " \
-                    f"served by {s.overflow_policy or s.fast_policy}"
+        admission = f"; the LLM holds {s.initial_llm_sessions} sessions to start with, a session leaves it after " \
+                    f"{s.demote_after} late answer(s), sessions outside it are served by " \
+                    f"{s.overflow_policy or s.fast_policy}"
     return f"{llm}; batches of up to {s.max_batch_size} within {s.max_wait_ms:g} ms, {deadline}, {s.dtype}{admission}"
 
 

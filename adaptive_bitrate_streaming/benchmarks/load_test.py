@@ -84,6 +84,7 @@ class Settings:
     demote_after: int = setting(0, "the server's --demote-after (session admission; 0: none)", minimum=0)
     overflow_policy: str | None = setting(None, "the server's --overflow-policy (with --demote-after)",
                                           choices=serve_policy.BASELINES)
+    initial_llm_sessions: int = setting(64, "the server's --initial-llm-sessions (with --demote-after)", minimum=1)
     batch_sizes: list[int] = setting([1, 8, 32, 64, 128], "batch sizes of the LLM throughput measurement")
     threads: int = setting(1, "torch threads of the LLM, here and in the server", minimum=1)
     dtype: str = setting("float32", "inference precision", choices=PRECISIONS)
@@ -187,7 +188,7 @@ def start_server(s: Settings, variant: str, threshold: float, sessions: int, log
     if s.data_dir:
         command += ["--data-dir", s.data_dir]
     if s.demote_after:
-        command += ["--demote-after", str(s.demote_after)]
+        command += ["--demote-after", str(s.demote_after), "--initial-llm-sessions", str(s.initial_llm_sessions)]
     if s.overflow_policy:
         command += ["--overflow-policy", s.overflow_policy]
     log = log_path.open("w")
@@ -286,7 +287,9 @@ def summarize_run(variant, sessions, results, records, stats, wall_s, offline_re
         row[f"share_{source}"] = float(answered.get(source, 0)) / len(delays)
     row.update({"demote_after": s.demote_after, "overflow_policy": s.overflow_policy or s.fast_policy,
                 "demoted_sessions": stats.get("demoted_sessions", 0),
-                "sessions_not_admitted": stats.get("sessions_not_admitted", 0)})
+                "sessions_not_admitted": stats.get("sessions_not_admitted", 0),
+                "sessions_admitted_later": stats.get("sessions_admitted_later", 0),
+                "llm_session_capacity": stats.get("llm_session_capacity")})
     row.update({"mean_batch_size": stats.get("mean_batch_size", 0.0), "chunks": len(played), "mean_qoe": qoe,
                 "offline_llm_qoe": reference, "qoe_vs_offline_llm": qoe / reference - 1.0})
     return row, delays
@@ -371,9 +374,11 @@ def main(argv=None):
             print(f"{variant}, {sessions} sessions: processing median {row['processing_median_ms']:.1f} ms, p90 "
                   f"{row['processing_p90_ms']:.1f}, p99 {row['processing_p99_ms']:.1f}; round trip median "
                   f"{row['round_trip_median_ms']:.1f} ms; LLM answered {row['share_llm']:.3f}, deadline "
-                  f"{row['share_deadline']:.3f}, overload {row['share_overload']:.3f}, overflow {row['share_overflow']:.3f} "
-                  f"({row['demoted_sessions']} sessions demoted, {row['sessions_not_admitted']} not admitted); QoE {row['mean_qoe']:.4f} ({row['qoe_vs_offline_llm']:+.2%} vs the "
-                  f"LLM offline), {row['complete_sessions']}/{sessions} sessions complete, {wall_s:.0f} s", flush=True)
+                  f"{row['share_deadline']:.3f}, overload {row['share_overload']:.3f}, overflow "
+                  f"{row['share_overflow']:.3f} ({row['demoted_sessions']} sessions demoted, "
+                  f"{row['sessions_not_admitted']} not admitted at the start, {row['sessions_admitted_later']} of "
+                  f"them later; capacity at the end {row['llm_session_capacity']}); QoE {row['mean_qoe']:.4f} "
+                  f"({row['qoe_vs_offline_llm']:+.2%} vs the LLM offline), {row['complete_sessions']}/{sessions} sessions complete, {wall_s:.0f} s", flush=True)
             draw_all_runs(output)
     draw_all_runs(output)
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda x: f"{x:.3f}"))

@@ -6,12 +6,15 @@ policy computes for every request anyway (its own state, e.g. RobustMPC's error 
 episode). Steps the fast policy decided reach the LLM with the session's next LLM request.
 
 Session admission (ServerLimits.demote_after > 0): the LLM's context is the whole episode, so every step of
-every session in the LLM costs it tokens, whoever decided the step; a session whose LLM picks the LLM could
-not answer in time `demote_after` times leaves the LLM for the rest of its episode (its context is dropped)
-and the overflow policy answers all its requests. The number of sessions in the LLM at a demotion is what
-the LLM demonstrably cannot hold: for the server's lifetime, new sessions join the LLM only while fewer are in
-it than that (one at least; and fewer than `max_llm_sessions`) and the LLM is not overloaded; the others are
-served by the overflow policy.
+every session in the LLM costs it tokens, whoever decided the step. The server holds a capacity, the number of
+sessions the LLM may hold: it starts at `initial_llm_sessions`, grows by an eighth (one at least) after every
+second in which the LLM held its capacity and answered every LLM pick in time, and falls to one less than the
+LLM held (one at least) when a session is demoted: a session whose LLM picks were answered late (deadline or
+overload) `demote_after` times leaves the LLM for the rest of its episode (its context is dropped). Sessions
+outside the LLM are answered by the overflow policy; those never demoted join the LLM as soon as it holds fewer
+than its capacity and is not overloaded, at any step: their steps so far, with the overflow policy's actions,
+reach the LLM with their first LLM request, so the context is still the episode as it happened (the fast
+policy starts its own state there).
 """
 import asyncio
 import time
@@ -33,8 +36,12 @@ class ServerLimits:
     session_idle_s: float = 120.0
     max_llm_backlog: int = 0  # requests the router sends to the fast policy at once while the LLM has this
     # many waiting or running (0: no limit)
-    demote_after: int = 0  # a session leaves the LLM after this many LLM picks answered late (0: never)
-    max_llm_sessions: int = 0  # sessions in the LLM at most, with demote_after (0: no limit but the learned one)
+    demote_after: int = 0  # a session leaves the LLM after this many LLM picks answered late (0: no admission)
+    max_llm_sessions: int = 0  # with demote_after: sessions in the LLM at most (0: no limit but the capacity)
+    initial_llm_sessions: int = 64  # with demote_after: the capacity before the LLM has shown what it can hold
+
+
+GROWTH_INTERVAL_S = 1.0  # the capacity grows after each such interval in which the LLM kept up
 
 
 @dataclass
@@ -44,7 +51,8 @@ class Session:
     unsent: list = field(default_factory=list)  # fast-decided steps the LLM has not seen yet
     overrule: int | None = None  # the action taken instead of the LLM's last (late) answer
     broken: bool = False  # the LLM failed on this session: the fast policy serves the rest of it
-    in_llm: bool = True  # False: the overflow policy serves the rest of this session (admission)
+    in_llm: bool = True  # False: the overflow policy answers this session, until it is admitted
+    demoted: bool = False  # the LLM could not keep up with this session: it never rejoins the LLM
     late: int = 0  # LLM picks answered by the fast policy at their deadline or under overload
     busy: bool = False
     closed: bool = False
@@ -57,8 +65,9 @@ class PolicyService:
         self.fast, self.router, self.llm, self.limits = fast, router, llm_backend, limits
         self.overflow = overflow if overflow is not None else fast
         self.sessions: dict[str, Session] = {}
-        self.llm_sessions = self.demoted = self.not_admitted = 0
-        self.llm_session_capacity = limits.max_llm_sessions or None  # None: not known yet
+        self.llm_sessions = self.demoted = self.not_admitted = self.admitted_later = 0
+        self.llm_session_capacity = self._capped(limits.initial_llm_sessions)
+        self.growth_from, self.late_since_growth = time.monotonic(), False
         self.free_clients: list[int] = []  # ids of closed sessions whose LLM contexts are gone
         self.next_client = 0
         self.releases: dict[int, asyncio.Future] = {}  # LLM contexts being dropped, by client id
@@ -86,17 +95,37 @@ class PolicyService:
         self.sessions[session_id] = session
         return session_id
 
+    # admission
+    def _capped(self, capacity: int) -> int:
+        return max(1, min(capacity, self.limits.max_llm_sessions or capacity))
+
     def _admits(self) -> bool:
         if self.llm is None or self.limits.demote_after == 0:
             return True
-        full = self.llm_session_capacity is not None and self.llm_sessions >= self.llm_session_capacity
+        full = self.llm_sessions >= self.llm_session_capacity
         return not full and not 0 < self.limits.max_llm_backlog <= self.llm.backlog()
+
+    def _admit(self, session: Session) -> None:
+        """A session outside the LLM joins it mid-episode; its steps so far are in `unsent`."""
+        session.in_llm = True
+        self.llm_sessions += 1
+        self.admitted_later += 1
+        self.fast.reset(session.client)
+
+    def _grow_capacity(self) -> None:
+        now = time.monotonic()
+        if now - self.growth_from < GROWTH_INTERVAL_S:
+            return
+        if not self.late_since_growth and self.llm_sessions >= self.llm_session_capacity:
+            capacity = self.llm_session_capacity
+            self.llm_session_capacity = self._capped(capacity + max(1, capacity // 8))
+        self.growth_from, self.late_since_growth = now, False
 
     def _demote(self, session: Session) -> None:
         """The LLM could not keep up with this session: it leaves the LLM (and its context) for good."""
-        held = max(1, self.llm_sessions - 1)  # one session at least keeps the LLM in use
-        self.llm_session_capacity = min(held, self.llm_session_capacity or held)
+        self.llm_session_capacity = min(self._capped(self.llm_sessions - 1), self.llm_session_capacity)
         self._leave_llm(session)
+        session.demoted = True
         self.demoted += 1
         if self.overflow is not self.fast:
             self.overflow.reset(session.client)
@@ -164,9 +193,15 @@ class PolicyService:
         return answer
 
     async def _decide(self, session: Session, observation) -> dict:
+        if self.limits.demote_after > 0 and self.llm is not None:
+            self._grow_capacity()
+            if not session.in_llm and not session.demoted and not observation.done and self._admits():
+                self._admit(session)
         if not session.in_llm:
             self.answered["overflow"] += 1
             action = int(self.overflow.act(observation, session.client))
+            if not session.demoted:  # the LLM sees these steps if the session joins it
+                session.unsent.append((observation, action))
             return {"quality": action, "decided_by": "overflow", "done": bool(observation.done)}
         fast_action = int(self.fast.act(observation, session.client))
         action, source = fast_action, "fast"
@@ -184,6 +219,7 @@ class PolicyService:
             else:
                 session.unsent.append((observation, fast_action))
             if source in ("deadline", "overload"):
+                self.late_since_growth = True
                 session.late += 1
                 if 0 < self.limits.demote_after <= session.late:
                     self._demote(session)
@@ -219,7 +255,8 @@ class PolicyService:
         stats = {"open_sessions": len(self.sessions), "requests": decided, "answered_by": dict(self.answered),
                  "llm_share": self.routed_to_llm / max(1, self.routable), "llm_failed_requests": self.failed_requests,
                  "llm_sessions": self.llm_sessions, "demoted_sessions": self.demoted,
-                 "sessions_not_admitted": self.not_admitted, "llm_session_capacity": self.llm_session_capacity}
+                 "sessions_not_admitted": self.not_admitted, "sessions_admitted_later": self.admitted_later,
+                 "llm_session_capacity": self.llm_session_capacity}
         if self.llm is not None:
             stats["llm_backlog"] = self.llm.backlog()
         if self.llm is not None:
