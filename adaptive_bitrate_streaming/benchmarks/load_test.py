@@ -17,8 +17,8 @@
 Per request it records the server's processing delay (X-Processing-Ms: handler entry to answer) and the
 client's round trip; per run the median/p90/p99 of both, the shares answered by the LLM, the fast policy,
 the deadline fallback, overload shedding and the overflow policy (session admission: --demote-after,
---overflow-policy; use a results folder of its own), and the mean QoE over every chunk the sessions played against
-the LLM alone offline over the same chunks. Writes summary.csv, requests/<variant>_n<N>.csv.gz, delays.png
+--overflow-policy, --initial-llm-sessions; use a results folder of its own), and the mean QoE over every chunk
+the sessions played against the LLM alone offline over the same chunks. Writes summary.csv, requests/<variant>_n<N>.csv.gz, delays.png
 (box plots of processing delay against N, every run in the folder) and the offline files into
 --results-dir; finished runs are kept, so a rerun continues where it stopped.
 """
