@@ -1,9 +1,10 @@
 """Sessions and APC routing, independent of the web framework (app.py serves it over HTTP, ray_app.py on Ray).
 
 Every request is answered: by the fast policy when the router calls it easy, by the LLM otherwise; when the
-LLM's answer is not ready within the deadline, or the LLM fails, by the fast policy's answer, which the fast
-policy computes for every request anyway (its own state, e.g. RobustMPC's error history, follows the whole
-episode). Steps the fast policy decided reach the LLM with the session's next LLM request.
+LLM's answer is not ready within the deadline, or the LLM fails, by the overflow policy (default: the fast
+policy). Both compute an answer for every request of every session, so that their own state (e.g.
+RobustMPC's error history) follows the whole episode. Steps the LLM did not decide reach it, with the action
+taken, with the session's next LLM request.
 
 Session admission (ServerLimits.demote_after > 0): the LLM's context is the whole episode, so every step of
 every session in the LLM costs it tokens, whoever decided the step. The server holds a capacity, the number of
@@ -11,10 +12,10 @@ sessions the LLM may hold: it starts at `initial_llm_sessions`, grows by an eigh
 second in which the LLM held its capacity and answered every LLM pick in time, and falls to one less than the
 LLM held (one at least) when a session is demoted: a session whose LLM picks were answered late (deadline or
 overload) `demote_after` times leaves the LLM for the rest of its episode (its context is dropped). Sessions
-outside the LLM are answered by the overflow policy; those never demoted join the LLM as soon as it holds fewer
-than its capacity and is not overloaded, at any step: their steps so far, with the overflow policy's actions,
-reach the LLM with their first LLM request, so the context is still the episode as it happened (the fast
-policy starts its own state there).
+outside the LLM are answered by the overflow policy; those never demoted join the LLM, at any step, when it
+holds fewer than its capacity and has answered every pick in time since the second began: their steps so far,
+with the overflow policy's actions, reach the LLM with their first LLM request, so the context is still the
+episode as it happened.
 """
 import asyncio
 import time
@@ -88,9 +89,10 @@ class PolicyService:
         session = Session(client, in_llm=self._admits())
         if session.in_llm:
             self.llm_sessions += 1
-            self.fast.reset(client)
         else:
             self.not_admitted += 1
+        self.fast.reset(client)
+        if self.overflow is not self.fast:
             self.overflow.reset(client)
         self.sessions[session_id] = session
         return session_id
@@ -102,15 +104,16 @@ class PolicyService:
     def _admits(self) -> bool:
         if self.llm is None or self.limits.demote_after == 0:
             return True
+        self._grow_capacity()
         full = self.llm_sessions >= self.llm_session_capacity
-        return not full and not 0 < self.limits.max_llm_backlog <= self.llm.backlog()
+        keeping_up = not self.late_since_growth and not 0 < self.limits.max_llm_backlog <= self.llm.backlog()
+        return not full and keeping_up
 
     def _admit(self, session: Session) -> None:
         """A session outside the LLM joins it mid-episode; its steps so far are in `unsent`."""
         session.in_llm = True
         self.llm_sessions += 1
         self.admitted_later += 1
-        self.fast.reset(session.client)
 
     def _grow_capacity(self) -> None:
         now = time.monotonic()
@@ -127,8 +130,6 @@ class PolicyService:
         self._leave_llm(session)
         session.demoted = True
         self.demoted += 1
-        if self.overflow is not self.fast:
-            self.overflow.reset(session.client)
 
     def _leave_llm(self, session: Session) -> None:
         """Drop the session's LLM context without waiting for it: the answer at hand is not held up by the
@@ -193,17 +194,15 @@ class PolicyService:
         return answer
 
     async def _decide(self, session: Session, observation) -> dict:
-        if self.limits.demote_after > 0 and self.llm is not None:
-            self._grow_capacity()
-            if not session.in_llm and not session.demoted and not observation.done and self._admits():
-                self._admit(session)
+        if not session.in_llm and not session.demoted and not observation.done and self._admits():
+            self._admit(session)
+        fast_action = int(self.fast.act(observation, session.client))
+        fallback = fast_action if self.overflow is self.fast else int(self.overflow.act(observation, session.client))
         if not session.in_llm:
             self.answered["overflow"] += 1
-            action = int(self.overflow.act(observation, session.client))
             if not session.demoted:  # the LLM sees these steps if the session joins it
-                session.unsent.append((observation, action))
-            return {"quality": action, "decided_by": "overflow", "done": bool(observation.done)}
-        fast_action = int(self.fast.act(observation, session.client))
+                session.unsent.append((observation, fallback))
+            return {"quality": fallback, "decided_by": "overflow", "done": bool(observation.done)}
         action, source = fast_action, "fast"
         use_llm = self.llm is not None and not session.broken and not observation.done
         if use_llm:
@@ -212,10 +211,10 @@ class PolicyService:
             if self.router.to_llm([observation], [session.client])[0]:
                 self.routed_to_llm += 1
                 if overloaded:
-                    source = "overload"
-                    session.unsent.append((observation, fast_action))
+                    action, source = fallback, "overload"
+                    session.unsent.append((observation, fallback))
                 else:
-                    action, source = await self._ask_llm(session, observation, fast_action)
+                    action, source = await self._ask_llm(session, observation, fallback)
             else:
                 session.unsent.append((observation, fast_action))
             if source in ("deadline", "overload"):
@@ -226,7 +225,7 @@ class PolicyService:
         self.answered[source] += 1
         return {"quality": int(action), "decided_by": source, "done": bool(observation.done)}
 
-    async def _ask_llm(self, session: Session, observation, fast_action: int) -> tuple[int, str]:
+    async def _ask_llm(self, session: Session, observation, fallback: int) -> tuple[int, str]:
         request = LLMRequest(session.client, observation, session.unsent, session.overrule)
         session.unsent, session.overrule = [], None
         deadline = self.limits.deadline_ms / 1000.0 if self.limits.deadline_ms > 0 else None
@@ -236,14 +235,14 @@ class PolicyService:
             return int(await asyncio.wait_for(asyncio.shield(pending.future), deadline)), "llm"
         except (TimeoutError, TooLate):
             if pending.running:  # the LLM will decide it; the context must hold the action taken
-                session.overrule = fast_action
+                session.overrule = fallback
             else:  # withdrawn or skipped by the batcher: what it carried reaches the LLM with the next request
                 pending.abandoned = True
-                session.unsent = request.followed + [(observation, fast_action)]
+                session.unsent = request.followed + [(observation, fallback)]
                 session.overrule = request.overrule
-            return fast_action, "deadline"
+            return fallback, "deadline"
         except Exception:
-            return fast_action, "llm-failed"
+            return fallback, "llm-failed"
 
     def _after_llm(self, session: Session, future: asyncio.Future) -> None:
         if not future.cancelled() and future.exception() is not None and not isinstance(future.exception(), TooLate):

@@ -194,8 +194,8 @@ def test_sessions_the_llm_cannot_keep_up_with_leave_it_and_the_capacity_falls_to
                                                                                    synthetic_data):
     """Session admission: every LLM answer is late, so each session leaves the LLM at its first late answer
     (its context is dropped) and BBA, the overflow policy, answers the rest of its episode; afterwards the
-    server holds one session at a time in the LLM: a session waits outside (BBA) until the LLM holds none, joins
-    it, and leaves it at its first late answer. Only sessions in the LLM are dropped by it: once when demoted,
+    server holds one session at a time in the LLM: a session waits outside (BBA) until the LLM holds none and
+    has been on time for a while, joins it, and leaves it at its first late answer. Only sessions in the LLM are dropped by it: once when demoted,
     never again when closed."""
     import re
 
@@ -212,6 +212,7 @@ def test_sessions_the_llm_cannot_keep_up_with_leave_it_and_the_capacity_falls_to
         demoted = httpx.get(f"{base}/stats").json()
         for _, _, session_id in first:
             assert httpx.delete(f"{base}/sessions/{session_id}").status_code == 200
+        time.sleep(1.1)  # a second without late answers: the LLM takes a session again
         second = stream_all(base, trace_set, video, schedule)
         stats = httpx.get(f"{base}/stats").json()
     for _, sources, _ in first:
@@ -219,7 +220,7 @@ def test_sessions_the_llm_cannot_keep_up_with_leave_it_and_the_capacity_falls_to
     assert demoted["demoted_sessions"] == 4 and demoted["llm_sessions"] == 0 and not policy.contexts
     assert demoted["llm_session_capacity"] == 1 and demoted["sessions_not_admitted"] == 0
     joined = [sources for _, sources, _ in second if "deadline" in sources]
-    assert stats["sessions_not_admitted"] == 3 and len(joined) >= 2 and stats["llm_session_capacity"] == 1
+    assert stats["sessions_not_admitted"] == 3 and len(joined) >= 1 and stats["llm_session_capacity"] == 1
     for sources in joined:
         assert re.fullmatch(r"(overflow )*(llm )*deadline (overflow )*", " ".join(sources) + " "), sources
     assert stats["demoted_sessions"] == 4 + len(joined) and llm.closes == stats["demoted_sessions"]
