@@ -78,8 +78,9 @@ class Settings:
     initial_llm_sessions: int = setting(64, "with --demote-after: the capacity to start with", minimum=1)
     max_llm_sessions: int = setting(0, "with --demote-after: sessions in the LLM at most (0: no limit but the "
                                        "capacity)", minimum=0)
-    overflow_policy: str | None = setting(None, "with --demote-after: the policy serving sessions outside the "
-                                                "LLM (default: the fast policy)", choices=BASELINES)
+    overflow_policy: str | None = setting(None, "the policy answering late or failed LLM picks and, with "
+                                                "--demote-after, sessions outside the LLM (default: the fast "
+                                                "policy)", choices=BASELINES)
     max_sessions: int = setting(4096, "open sessions at most (503 beyond)", minimum=1)
     session_idle_s: float = setting(120.0, "close sessions without a request for this long")
     dtype: str = setting("float32", "inference precision (int8 on the CPU only)", choices=PRECISIONS)

@@ -49,6 +49,7 @@ from abr_sim.datasets import load_trace_set, load_video, resolve_data_root  # no
 from abr_sim.evaluation import run_episodes  # noqa: E402
 from abr_sim.simulator import StreamingSimulator, episode_schedule  # noqa: E402
 from abr_sim.streaming import StreamingClient  # noqa: E402
+from baselines import make_baseline  # noqa: E402
 from common import settings as cli  # noqa: E402
 from common.errors import InputError, exit_on_input_error  # noqa: E402
 from common.files import atomic_write_text  # noqa: E402
@@ -111,7 +112,8 @@ class OfflineReference:
     """What the load runs are compared with, computed once per results folder (each file when missing): the
     router's threshold for every APC share (offline_llm.csv, calibrated as serve_policy.py does; servers
     start with them), the reward of every chunk when the LLM alone streams every test trace
-    (offline_llm_rewards.csv) and its batch throughput (llm_throughput.csv)."""
+    (offline_llm_rewards.csv) and when the overflow policy alone does (offline_<policy>_rewards.csv), and the
+    LLM's batch throughput (llm_throughput.csv)."""
 
     def __init__(self, s: Settings, data_root: Path, video, output: Path):
         self.s, self.data_root, self.video, self.output = s, data_root, video, output
@@ -140,11 +142,14 @@ class OfflineReference:
                               .to_csv(index=False))
         return known
 
-    def rewards(self, test_set) -> list[list[float]]:
-        """Per episode of the sessions' schedule (session i streams episode i mod its length), every chunk's reward."""
-        path = self.output / "offline_llm_rewards.csv"
+    def rewards(self, test_set, baseline: str | None = None) -> list[list[float]]:
+        """Per episode of the sessions' schedule (session i streams episode i mod its length), every chunk's
+        reward with the LLM alone (or the `baseline` alone)."""
+        path = self.output / f"offline_{baseline or 'llm'}_rewards.csv"
         if not path.is_file():
-            logs = run_episodes(self.llm(), test_set, self.video,
+            policy = self.llm() if baseline is None else make_baseline(baseline, self.video, self.data_root,
+                                                                       np.random.RandomState(self.s.seed))
+            logs = run_episodes(policy, test_set, self.video,
                                 episode_schedule(test_set, True, len(test_set.traces)), None, 32, progress=False)
             table = pd.DataFrame([(e, c, row[-1]) for e, log in enumerate(logs) for c, row in enumerate(log.rows)],
                                  columns=["episode", "chunk", "reward"])
@@ -259,24 +264,40 @@ async def load_run(s: Settings, base: str, sessions: int, test_set, video):
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None)) as http:
         started = time.perf_counter()
+        at_stop = asyncio.create_task(stats_at(http, base, stop_at))
         results = await asyncio.gather(*(
             stream_session(http, base, test_set.traces[schedule[i % len(schedule)][0]], schedule[i % len(schedule)][1],
                            video, starts[i], s, stop_at, records) for i in range(sessions)))
         wall_s = time.perf_counter() - started
         async with http.get(f"{base}/stats") as response:
             stats = await response.json()
+        stats["at_stop"] = await at_stop if at_stop.done() else stats
+        at_stop.cancel()
     return results, records, stats, wall_s
 
 
-def summarize_run(variant, sessions, results, records, stats, wall_s, offline_rewards, s: Settings) -> dict:
+async def stats_at(http, base: str, when: float) -> dict:
+    """The server's /stats when the run stops (before the sessions close)."""
+    await asyncio.sleep(max(0.0, when - time.monotonic()))
+    async with http.get(f"{base}/stats") as response:
+        return await response.json()
+
+
+def same_chunks(results, offline_rewards) -> float:
+    """The mean reward offline over the chunks the sessions played (chunk 0 left out)."""
+    return float(np.mean([r for i, (rewards, _) in enumerate(results)
+                          for r in offline_rewards[i % len(offline_rewards)][1:len(rewards)]]))
+
+
+def summarize_run(variant, sessions, results, records, stats, wall_s, offline_rewards, overflow_rewards,
+                  s: Settings) -> dict:
     """QoE is over every chunk the sessions played (chunk 0 left out, as the paper's metric), finished or cut
-    when the run stopped; the reference is the LLM alone offline over the same chunks of the same episodes."""
+    when the run stopped; the references are the LLM alone and, with --overflow-policy, that policy alone,
+    offline over the same chunks of the same episodes."""
     delays = pd.DataFrame(records, columns=["processing_ms", "round_trip_ms", "decided_by"])
     complete = [i for i, (_, done) in enumerate(results) if done]
     played = [r for rewards, _ in results for r in rewards[1:]]
-    offline = [r for i, (rewards, _) in enumerate(results)
-               for r in offline_rewards[i % len(offline_rewards)][1:len(rewards)]]
-    qoe, reference = float(np.mean(played)), float(np.mean(offline))
+    qoe, reference = float(np.mean(played)), same_chunks(results, offline_rewards)
     answered = delays["decided_by"].value_counts()
     row = {"variant": variant, "sessions": sessions, "requests": len(delays), "time_scale": s.time_scale,
            "wall_s": wall_s, "requests_per_s": len(delays) / wall_s, "complete_sessions": len(complete)}
@@ -289,10 +310,20 @@ def summarize_run(variant, sessions, results, records, stats, wall_s, offline_re
                 "demoted_sessions": stats.get("demoted_sessions", 0),
                 "sessions_not_admitted": stats.get("sessions_not_admitted", 0),
                 "sessions_admitted_later": stats.get("sessions_admitted_later", 0),
-                "llm_session_capacity": stats.get("llm_session_capacity")})
+                "llm_sessions_at_stop": stats["at_stop"].get("llm_sessions"),
+                "llm_session_capacity_at_stop": stats["at_stop"].get("llm_session_capacity")})
     row.update({"mean_batch_size": stats.get("mean_batch_size", 0.0), "chunks": len(played), "mean_qoe": qoe,
                 "offline_llm_qoe": reference, "qoe_vs_offline_llm": qoe / reference - 1.0})
+    if overflow_rewards is not None:
+        overflow = same_chunks(results, overflow_rewards)
+        row.update({"offline_overflow_qoe": overflow, "qoe_vs_offline_overflow": qoe / overflow - 1.0})
     return row, delays
+
+
+def against_overflow(row: dict) -> str:
+    if "qoe_vs_offline_overflow" not in row:
+        return ""
+    return f", {row['qoe_vs_offline_overflow']:+.2%} vs {row['overflow_policy']} offline"
 
 
 def draw(summary_delays: dict, variants, sessions, path: Path) -> None:
@@ -348,6 +379,7 @@ def main(argv=None):
 
     reference = OfflineReference(s, data_root, video, output)
     thresholds, offline_rewards = reference.thresholds(), reference.rewards(test_set)
+    overflow_rewards = reference.rewards(test_set, s.overflow_policy) if s.overflow_policy else None
     reference.throughput(test_set)
     summary_path = output / "summary.csv"
     rows = pd.read_csv(summary_path).to_dict("records") if summary_path.is_file() else []
@@ -365,7 +397,8 @@ def main(argv=None):
             finally:
                 server.send_signal(signal.SIGINT)
                 server.wait(timeout=60)
-            row, delays = summarize_run(variant, sessions, results, records, stats, wall_s, offline_rewards, s)
+            row, delays = summarize_run(variant, sessions, results, records, stats, wall_s, offline_rewards,
+                                        overflow_rewards, s)
             rows = [r for r in rows if (r["variant"], r["sessions"]) != (variant, sessions)] + [row]
             atomic_write_text(summary_path, pd.DataFrame(rows).to_csv(index=False))
             temporary = requests_path.with_suffix(".tmp.gz")
@@ -377,8 +410,10 @@ def main(argv=None):
                   f"{row['share_deadline']:.3f}, overload {row['share_overload']:.3f}, overflow "
                   f"{row['share_overflow']:.3f} ({row['demoted_sessions']} sessions demoted, "
                   f"{row['sessions_not_admitted']} not admitted at the start, {row['sessions_admitted_later']} of "
-                  f"them later; capacity at the end {row['llm_session_capacity']}); QoE {row['mean_qoe']:.4f} "
-                  f"({row['qoe_vs_offline_llm']:+.2%} vs the LLM offline), {row['complete_sessions']}/{sessions} sessions complete, {wall_s:.0f} s", flush=True)
+                  f"them later; at the stop {row['llm_sessions_at_stop']} in the LLM, capacity "
+                  f"{row['llm_session_capacity_at_stop']}); QoE {row['mean_qoe']:.4f} "
+                  f"({row['qoe_vs_offline_llm']:+.2%} vs the LLM offline{against_overflow(row)}), "
+                  f"{row['complete_sessions']}/{sessions} sessions complete, {wall_s:.0f} s", flush=True)
             draw_all_runs(output)
     draw_all_runs(output)
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
