@@ -113,7 +113,7 @@ def llm_builder(s: Settings):
 def fast_policy(s: Settings, data_root: Path, name: str | None = None):
     name = name or s.fast_policy
     video = load_video(data_root, s.video) if name in ("mpc", "robustmpc") else None
-    return make_baseline(name, video, data_root, np.random.RandomState(s.seed))
+    return make_baseline(name, video, data_root, np.random.RandomState(s.seed), fresh_episodes=True)
 
 
 def service_builder(s: Settings, data_root: Path, router):

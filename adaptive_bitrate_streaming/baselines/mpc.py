@@ -59,14 +59,24 @@ class PlanSet:
 
 
 class MPC(Policy):
-    def __init__(self, video: Video, jump_plans_only: bool = True, search=None):
+    """`fresh_episodes=False` keeps the original's quirk: a client's bandwidth-error history carries over from
+    one episode to its next (the first error of an episode compares with the last estimate of the previous
+    one), as the paper's numbers were measured; True starts it afresh at `reset`, as a server's sessions,
+    which know nothing of each other, need."""
+
+    def __init__(self, video: Video, jump_plans_only: bool = True, search=None, fresh_episodes: bool = False):
         self.name = "mpc" if jump_plans_only else "robustmpc"
         self.search = search or plan_search
+        self.fresh_episodes = fresh_episodes
         # size 0 beyond the last chunk, as the original's get_chunk_size
         self.sizes = np.zeros((BITRATE_LEVELS, TOTAL_VIDEO_CHUNKS + 1 + HORIZON), dtype=np.int64)
         self.sizes[:, : TOTAL_VIDEO_CHUNKS + 1] = np.array([level[: TOTAL_VIDEO_CHUNKS + 1] for level in video.sizes])
         self.plan_sets = [PlanSet(jump_plans(q) if jump_plans_only else all_plans(), q) for q in range(BITRATE_LEVELS)]
         self.history = {}  # client -> (past relative errors, past bandwidth estimates)
+
+    def reset(self, client: int = 0) -> None:
+        if self.fresh_episodes:
+            self.history.pop(client, None)
 
     def _predict_bandwidth(self, state: np.ndarray, client: int) -> float:
         errors, estimates = self.history.setdefault(client, ([], []))

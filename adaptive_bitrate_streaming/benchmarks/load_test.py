@@ -112,8 +112,8 @@ class OfflineReference:
     """What the load runs are compared with, computed once per results folder (each file when missing): the
     router's threshold for every APC share (offline_llm.csv, calibrated as serve_policy.py does; servers
     start with them), the reward of every chunk when the LLM alone streams every test trace
-    (offline_llm_rewards.csv) and when the overflow policy alone does (offline_<policy>_rewards.csv), and the
-    LLM's batch throughput (llm_throughput.csv)."""
+    (offline_llm_rewards.csv) and when the overflow policy alone does (offline_<policy>_rewards.csv; each
+    episode afresh, as the server's sessions), and the LLM's batch throughput (llm_throughput.csv)."""
 
     def __init__(self, s: Settings, data_root: Path, video, output: Path):
         self.s, self.data_root, self.video, self.output = s, data_root, video, output
@@ -147,8 +147,8 @@ class OfflineReference:
         reward with the LLM alone (or the `baseline` alone)."""
         path = self.output / f"offline_{baseline or 'llm'}_rewards.csv"
         if not path.is_file():
-            policy = self.llm() if baseline is None else make_baseline(baseline, self.video, self.data_root,
-                                                                       np.random.RandomState(self.s.seed))
+            policy = self.llm() if baseline is None else make_baseline(
+                baseline, self.video, self.data_root, np.random.RandomState(self.s.seed), fresh_episodes=True)
             logs = run_episodes(policy, test_set, self.video,
                                 episode_schedule(test_set, True, len(test_set.traces)), None, 32, progress=False)
             table = pd.DataFrame([(e, c, row[-1]) for e, log in enumerate(logs) for c, row in enumerate(log.rows)],

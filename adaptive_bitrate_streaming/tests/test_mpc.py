@@ -54,3 +54,19 @@ def test_prefix_tree_search_equals_the_loop_across_states(jump_only):
             assert fast == plan_search_loop(sizes, plans, buffer_s, downloaded, bandwidth)
             chosen.add(fast)
     assert len(chosen) >= 4
+
+
+def test_fresh_episodes_forget_the_error_history_the_original_carries_over(real_data):
+    """The original's RobustMPC carries a client's bandwidth-error history into its next episode, so an
+    episode's decisions depend on the one before; with fresh_episodes (the server's) every episode is decided
+    as by a new policy, whichever episodes the client streamed before."""
+    trace_set, video = load_trace_set(real_data, "fcc-test"), load_video(real_data, "video1")
+    schedule = episode_schedule(trace_set, True, 10)
+
+    def bitrates(policy, episodes):
+        return [[row[1] for row in log.rows] for log in run_episodes(policy, trace_set, video, episodes, progress=False)]
+
+    alone = [bitrates(MPC(video, False), [episode])[0] for episode in schedule]
+    assert bitrates(MPC(video, False, fresh_episodes=True), schedule) == alone
+    carried = bitrates(MPC(video, False), schedule)
+    assert carried[0] == alone[0] and carried != alone
