@@ -148,8 +148,9 @@ def test_late_llm_answers_fall_back_and_the_context_holds_what_was_taken(tiny_pl
                                                                          synthetic_data):
     trace_set, video, schedule = traces(synthetic_data, 3)
     policy = llm_policy(tiny_plms, tiny_trained_policy)
-    batcher = LocalBatcher(SlowLLM(policy, pauses=[0.0, 0.0, 0.06]), max_batch_size=2, max_wait_ms=1)
-    service = PolicyService(Hold(), NetworkRouter(float("-inf")), batcher, ServerLimits(deadline_ms=20))
+    # every third batch pauses three deadlines; the others must answer in time even on a loaded CPU
+    batcher = LocalBatcher(SlowLLM(policy, pauses=[0.0, 0.0, 0.3]), max_batch_size=2, max_wait_ms=1)
+    service = PolicyService(Hold(), NetworkRouter(float("-inf")), batcher, ServerLimits(deadline_ms=100))
     with serving(service, batcher) as (base, _):
         streamed = stream_all(base, trace_set, video, schedule, close=False)
         stats = httpx.get(f"{base}/stats").json()
