@@ -14,6 +14,7 @@ alone, 0 the fast policy alone (no model is loaded). The network router's thresh
 on --calibration-trace (the LLM alone streams it) unless --threshold is given. Stop with Ctrl-C: requests in
 flight are answered first.
 """
+import functools
 import socket
 import sys
 import threading
@@ -73,14 +74,16 @@ class Settings:
                                                 "2 x --max-batch-size; 0: no limit)", minimum=0)
     demote_after: int = setting(0, "session admission: a session leaves the LLM for the rest of its episode "
                                    "after this many of its LLM picks were answered late (deadline or overload); "
-                                   "the LLM holds sessions up to a capacity that grows while it keeps up and "
-                                   "falls at demotions; the others wait outside it (0: no admission)", minimum=0)
-    initial_llm_sessions: int = setting(64, "with --demote-after: the capacity to start with", minimum=1)
+                                   "the LLM holds the sessions whose measured step rate keeps it "
+                                   "--target-llm-load busy; the others wait outside it (0: no admission)", minimum=0)
+    initial_llm_sessions: int = setting(64, "with --demote-after: the capacity before the LLM's first batch", minimum=1)
+    target_llm_load: float = setting(0.8, "with --demote-after: the share of its time the sessions in the LLM "
+                                          "keep it busy", minimum=0.01)
     max_llm_sessions: int = setting(0, "with --demote-after: sessions in the LLM at most (0: no limit but the "
                                        "capacity)", minimum=0)
     overflow_policy: str | None = setting(None, "the policy answering late or failed LLM picks and, with "
-                                                "--demote-after, sessions outside the LLM (default: the fast "
-                                                "policy)", choices=BASELINES)
+                                                "--demote-after, the LLM picks of sessions outside the LLM "
+                                                "(default: the fast policy)", choices=BASELINES)
     max_sessions: int = setting(4096, "open sessions at most (503 beyond)", minimum=1)
     session_idle_s: float = setting(120.0, "close sessions without a request for this long")
     dtype: str = setting("float32", "inference precision (int8 on the CPU only)", choices=PRECISIONS)
@@ -88,6 +91,8 @@ class Settings:
     plm_dir: str = setting(str(DEFAULT_PLM_DIR), "where the <plm-type>/<plm-size>/ folders live")
     seed: int = setting(100003, "seeds the random router and the Pensieve family's sampling")
     threads: int | None = setting(None, "torch threads for the LLM (default: torch's)", minimum=1)
+    llm_thread: bool = setting(False, "decide in a thread of the server's process instead of a process of its own "
+                                      "(slower under load: the passes share the event loop's GIL)")
     ray: bool = setting(False, "run on Ray Serve (a local Ray instance, or --ray-address)")
     ray_address: str | None = setting(None, "an existing Ray cluster, e.g. ray://head:10001 or auto")
     replicas: int = setting(1, "--ray: LLM shards, one replica each; session s goes to shard s %% replicas",
@@ -97,17 +102,18 @@ class Settings:
     log_level: str = setting("warning", "uvicorn's log level", choices=["critical", "error", "warning", "info"])
 
 
+def build_llm_policy(s: Settings) -> LLMPolicy:
+    """The LLM policy the settings describe (built here, in the LLM's process, or in each Ray shard)."""
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    model, saved, scaling = load_for_inference(policy_folder(s.model_dir), Path(s.plm_dir), s.dtype,
+                                               make_placement(s.device))
+    return LLMPolicy(model, scaling, saved["target_return_scale"], saved["sample"], s.seed)
+
+
 def llm_builder(s: Settings):
-    """A function that builds the LLM policy (called here, or in each Ray shard)."""
-    policy_dir = policy_folder(s.model_dir)
-
-    def build() -> LLMPolicy:
-        if s.threads:
-            torch.set_num_threads(s.threads)
-        model, saved, scaling = load_for_inference(policy_dir, Path(s.plm_dir), s.dtype, make_placement(s.device))
-        return LLMPolicy(model, scaling, saved["target_return_scale"], saved["sample"], s.seed)
-
-    return build
+    """A picklable function that builds the LLM policy."""
+    return functools.partial(build_llm_policy, s)
 
 
 def fast_policy(s: Settings, data_root: Path, name: str | None = None):
@@ -122,7 +128,7 @@ def service_builder(s: Settings, data_root: Path, router):
     def build(llm_backend) -> PolicyService:
         backlog = 2 * s.max_batch_size if s.max_llm_backlog is None else s.max_llm_backlog
         limits = ServerLimits(s.deadline_ms, s.max_sessions, s.session_idle_s, backlog, s.demote_after,
-                              s.max_llm_sessions, s.initial_llm_sessions)
+                              s.max_llm_sessions, s.initial_llm_sessions, s.target_llm_load)
         overflow = fast_policy(s, data_root, s.overflow_policy) if s.overflow_policy else None
         return PolicyService(fast_policy(s, data_root), router, llm_backend, limits, overflow)
 
@@ -181,7 +187,8 @@ def describe(s: Settings, router) -> str:
     deadline = f"deadline {s.deadline_ms:g} ms" if s.deadline_ms > 0 else "no deadline"
     admission = ""
     if s.demote_after > 0 and s.llm_share > 0:
-        admission = f"; the LLM holds {s.initial_llm_sessions} sessions to start with, a session leaves it after " \
+        admission = f"; the LLM holds the sessions that keep it {s.target_llm_load:.0%} busy " \
+                    f"({s.initial_llm_sessions} before its first batch), a session leaves it after " \
                     f"{s.demote_after} late answer(s), sessions outside it are served by " \
                     f"{s.overflow_policy or s.fast_policy}"
     return f"{llm}; batches of up to {s.max_batch_size} within {s.max_wait_ms:g} ms, {deadline}, {s.dtype}{admission}"
@@ -191,11 +198,14 @@ def serve_locally(s: Settings, data_root: Path) -> None:
     import uvicorn
 
     from serving.app import create_app
-    from serving.llm_worker import LocalBatcher, SessionLLM
+    from serving.llm_worker import LocalBatcher, ProcessLLM, SessionLLM
 
     llm = llm_builder(s)() if s.llm_share > 0 else None
     router = build_router(s, data_root, llm)
-    batcher = LocalBatcher(SessionLLM(llm), s.max_batch_size, s.max_wait_ms) if llm is not None else None
+    batcher = None
+    if llm is not None:
+        session_llm = SessionLLM(llm) if s.llm_thread else ProcessLLM(llm_builder(s))
+        batcher = LocalBatcher(session_llm, s.max_batch_size, s.max_wait_ms)
     app = create_app(service_builder(s, data_root, router)(batcher), [batcher.run] if batcher else [])
     print(f"serving on http://{s.host}:{s.port}: {describe(s, router)}", flush=True)
     uvicorn.run(app, host=s.host, port=s.port, log_level=s.log_level, timeout_graceful_shutdown=30,

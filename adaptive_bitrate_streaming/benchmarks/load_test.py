@@ -17,8 +17,9 @@
 Per request it records the server's processing delay (X-Processing-Ms: handler entry to answer) and the
 client's round trip; per run the median/p90/p99 of both, the shares answered by the LLM, the fast policy,
 the deadline fallback, overload shedding and the overflow policy (session admission: --demote-after,
---overflow-policy, --initial-llm-sessions; use a results folder of its own), and the mean QoE over every chunk
-the sessions played against the LLM alone offline over the same chunks. Writes summary.csv, requests/<variant>_n<N>.csv.gz, delays.png
+--overflow-policy, --initial-llm-sessions, --target-llm-load; use a results folder of its own), and the mean QoE over every chunk
+the sessions played against the LLM alone offline over the same chunks. Writes summary.csv,
+requests/<variant>_n<N>.csv.gz, timelines/<variant>_n<N>.csv (the server's /stats every 5 s), delays.png
 (box plots of processing delay against N, every run in the folder) and the offline files into
 --results-dir; finished runs are kept, so a rerun continues where it stopped.
 """
@@ -55,6 +56,7 @@ from common.errors import InputError, exit_on_input_error  # noqa: E402
 from common.files import atomic_write_text  # noqa: E402
 from common.settings import setting  # noqa: E402
 import serve_policy  # noqa: E402
+from plm_special.apc import CollaborativePolicy, ConventionalPartner  # noqa: E402
 from plm_special.backbones import DEFAULT_PLM_DIR  # noqa: E402
 from plm_special.checkpoint import policy_folder  # noqa: E402
 from plm_special.inference import PRECISIONS, load_for_inference  # noqa: E402
@@ -86,6 +88,7 @@ class Settings:
     overflow_policy: str | None = setting(None, "the server's --overflow-policy (with --demote-after)",
                                           choices=serve_policy.BASELINES)
     initial_llm_sessions: int = setting(64, "the server's --initial-llm-sessions (with --demote-after)", minimum=1)
+    target_llm_load: float = setting(0.8, "the server's --target-llm-load (with --demote-after)", minimum=0.01)
     batch_sizes: list[int] = setting([1, 8, 32, 64, 128], "batch sizes of the LLM throughput measurement")
     threads: int = setting(1, "torch threads of the LLM, here and in the server", minimum=1)
     dtype: str = setting("float32", "inference precision", choices=PRECISIONS)
@@ -112,8 +115,9 @@ class OfflineReference:
     """What the load runs are compared with, computed once per results folder (each file when missing): the
     router's threshold for every APC share (offline_llm.csv, calibrated as serve_policy.py does; servers
     start with them), the reward of every chunk when the LLM alone streams every test trace
-    (offline_llm_rewards.csv) and when the overflow policy alone does (offline_<policy>_rewards.csv; each
-    episode afresh, as the server's sessions), and the LLM's batch throughput (llm_throughput.csv)."""
+    (offline_llm_rewards.csv), when the overflow policy alone does (offline_<policy>_rewards.csv; each
+    episode afresh, as the server's sessions) and when the router mixes the fast and overflow policies
+    without the LLM (offline_mix_<variant>_rewards.csv), and the LLM's batch throughput (llm_throughput.csv)."""
 
     def __init__(self, s: Settings, data_root: Path, video, output: Path):
         self.s, self.data_root, self.video, self.output = s, data_root, video, output
@@ -142,13 +146,32 @@ class OfflineReference:
                               .to_csv(index=False))
         return known
 
+    def baseline(self, name: str):
+        return make_baseline(name, self.video, self.data_root, np.random.RandomState(self.s.seed), fresh_episodes=True)
+
     def rewards(self, test_set, baseline: str | None = None) -> list[list[float]]:
         """Per episode of the sessions' schedule (session i streams episode i mod its length), every chunk's
         reward with the LLM alone (or the `baseline` alone)."""
-        path = self.output / f"offline_{baseline or 'llm'}_rewards.csv"
+        return self.streamed(test_set, baseline or "llm",
+                             lambda: self.llm() if baseline is None else self.baseline(baseline))
+
+    def mix_rewards(self, test_set, variant: str, threshold: float) -> list[list[float]]:
+        """The same with the variant's router, the fast policy and the overflow policy in the LLM's place: what
+        the server's sessions outside the LLM get (offline_mix_<variant>_rewards.csv)."""
+        def mix():
+            settings, _ = cli.parse(serve_policy.Settings, [
+                "--model-dir", self.s.model_dir, "--router", self.s.router, "--llm-share", str(share_of(variant)),
+                f"--threshold={threshold!r}", "--learned-router", str(self.router_path), "--seed", str(self.s.seed)],
+                "")
+            router = serve_policy.build_router(settings, self.data_root, self.llm())
+            return CollaborativePolicy(ConventionalPartner(self.baseline(self.s.overflow_policy)),
+                                       self.baseline(self.s.fast_policy), router)
+        return self.streamed(test_set, f"mix_{variant}", mix)
+
+    def streamed(self, test_set, name: str, make_policy) -> list[list[float]]:
+        path = self.output / f"offline_{name}_rewards.csv"
         if not path.is_file():
-            policy = self.llm() if baseline is None else make_baseline(
-                baseline, self.video, self.data_root, np.random.RandomState(self.s.seed), fresh_episodes=True)
+            policy = make_policy()
             logs = run_episodes(policy, test_set, self.video,
                                 episode_schedule(test_set, True, len(test_set.traces)), None, 32, progress=False)
             table = pd.DataFrame([(e, c, row[-1]) for e, log in enumerate(logs) for c, row in enumerate(log.rows)],
@@ -193,7 +216,8 @@ def start_server(s: Settings, variant: str, threshold: float, sessions: int, log
     if s.data_dir:
         command += ["--data-dir", s.data_dir]
     if s.demote_after:
-        command += ["--demote-after", str(s.demote_after), "--initial-llm-sessions", str(s.initial_llm_sessions)]
+        command += ["--demote-after", str(s.demote_after), "--initial-llm-sessions", str(s.initial_llm_sessions),
+                    "--target-llm-load", str(s.target_llm_load)]
     if s.overflow_policy:
         command += ["--overflow-policy", s.overflow_policy]
     log = log_path.open("w")
@@ -260,11 +284,13 @@ async def load_run(s: Settings, base: str, sessions: int, test_set, video):
     schedule = episode_schedule(test_set, True, len(test_set.traces))
     starts = np.random.default_rng(s.seed).uniform(0, s.ramp_s, sessions)
     records: list = []
+    timeline: list = []
     stop_at = time.monotonic() + s.max_run_s
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None)) as http:
         started = time.perf_counter()
         at_stop = asyncio.create_task(stats_at(http, base, stop_at))
+        watching = asyncio.create_task(stats_timeline(http, base, started, timeline))
         results = await asyncio.gather(*(
             stream_session(http, base, test_set.traces[schedule[i % len(schedule)][0]], schedule[i % len(schedule)][1],
                            video, starts[i], s, stop_at, records) for i in range(sessions)))
@@ -273,7 +299,18 @@ async def load_run(s: Settings, base: str, sessions: int, test_set, video):
             stats = await response.json()
         stats["at_stop"] = await at_stop if at_stop.done() else stats
         at_stop.cancel()
-    return results, records, stats, wall_s
+        watching.cancel()
+    return results, records, stats, wall_s, pd.DataFrame(timeline)
+
+
+async def stats_timeline(http, base: str, started: float, timeline: list, every_s: float = 5.0) -> None:
+    """The server's /stats every few seconds while the run lasts, flattened into rows of `timeline`."""
+    while True:
+        async with http.get(f"{base}/stats") as response:
+            stats = await response.json()
+        answered = {f"answered_by_{source}": count for source, count in stats.pop("answered_by").items()}
+        timeline.append({"t_s": time.perf_counter() - started, **stats, **answered})
+        await asyncio.sleep(every_s)
 
 
 async def stats_at(http, base: str, when: float) -> dict:
@@ -289,10 +326,11 @@ def same_chunks(results, offline_rewards) -> float:
                           for r in offline_rewards[i % len(offline_rewards)][1:len(rewards)]]))
 
 
-def summarize_run(variant, sessions, results, records, stats, wall_s, offline_rewards, overflow_rewards,
+def summarize_run(variant, sessions, results, records, stats, wall_s, offline_rewards, overflow_rewards, mix_rewards,
                   s: Settings) -> dict:
     """QoE is over every chunk the sessions played (chunk 0 left out, as the paper's metric), finished or cut
-    when the run stopped; the references are the LLM alone and, with --overflow-policy, that policy alone,
+    when the run stopped; the references are the LLM alone and, with --overflow-policy, that policy alone and
+    the router's mix of the fast and overflow policies without the LLM,
     offline over the same chunks of the same episodes."""
     delays = pd.DataFrame(records, columns=["processing_ms", "round_trip_ms", "decided_by"])
     complete = [i for i, (_, done) in enumerate(results) if done]
@@ -310,6 +348,7 @@ def summarize_run(variant, sessions, results, records, stats, wall_s, offline_re
                 "demoted_sessions": stats.get("demoted_sessions", 0),
                 "sessions_not_admitted": stats.get("sessions_not_admitted", 0),
                 "sessions_admitted_later": stats.get("sessions_admitted_later", 0),
+                "share_outside_llm": stats.get("requests_outside_llm", 0) / max(1, stats.get("requests", 0)),
                 "llm_sessions_at_stop": stats["at_stop"].get("llm_sessions"),
                 "llm_session_capacity_at_stop": stats["at_stop"].get("llm_session_capacity")})
     row.update({"mean_batch_size": stats.get("mean_batch_size", 0.0), "chunks": len(played), "mean_qoe": qoe,
@@ -317,13 +356,17 @@ def summarize_run(variant, sessions, results, records, stats, wall_s, offline_re
     if overflow_rewards is not None:
         overflow = same_chunks(results, overflow_rewards)
         row.update({"offline_overflow_qoe": overflow, "qoe_vs_offline_overflow": qoe / overflow - 1.0})
+    if mix_rewards is not None:
+        mix = same_chunks(results, mix_rewards)
+        row.update({"offline_mix_qoe": mix, "qoe_vs_offline_mix": qoe / mix - 1.0})
     return row, delays
 
 
 def against_overflow(row: dict) -> str:
     if "qoe_vs_offline_overflow" not in row:
         return ""
-    return f", {row['qoe_vs_offline_overflow']:+.2%} vs {row['overflow_policy']} offline"
+    mix = f", {row['qoe_vs_offline_mix']:+.2%} vs the router's mix without the LLM" if "qoe_vs_offline_mix" in row else ""
+    return f", {row['qoe_vs_offline_overflow']:+.2%} vs {row['overflow_policy']} offline{mix}"
 
 
 def draw(summary_delays: dict, variants, sessions, path: Path) -> None:
@@ -372,6 +415,7 @@ def main(argv=None):
     output = Path(s.results_dir)
     (output / "requests").mkdir(parents=True, exist_ok=True)
     (output / "logs").mkdir(exist_ok=True)
+    (output / "timelines").mkdir(exist_ok=True)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # thousands of sockets, here and in the server
     data_root = resolve_data_root(s.data_dir)
@@ -380,6 +424,8 @@ def main(argv=None):
     reference = OfflineReference(s, data_root, video, output)
     thresholds, offline_rewards = reference.thresholds(), reference.rewards(test_set)
     overflow_rewards = reference.rewards(test_set, s.overflow_policy) if s.overflow_policy else None
+    mix_rewards = {variant: reference.mix_rewards(test_set, variant, thresholds[variant])
+                   for variant in s.variants if variant != "llm" and s.overflow_policy}
     reference.throughput(test_set)
     summary_path = output / "summary.csv"
     rows = pd.read_csv(summary_path).to_dict("records") if summary_path.is_file() else []
@@ -393,14 +439,15 @@ def main(argv=None):
                                         output / "learned_router.safetensors")
             try:
                 asyncio.run(wait_until_up(base, server))
-                results, records, stats, wall_s = asyncio.run(load_run(s, base, sessions, test_set, video))
+                results, records, stats, wall_s, timeline = asyncio.run(load_run(s, base, sessions, test_set, video))
             finally:
                 server.send_signal(signal.SIGINT)
                 server.wait(timeout=60)
             row, delays = summarize_run(variant, sessions, results, records, stats, wall_s, offline_rewards,
-                                        overflow_rewards, s)
+                                        overflow_rewards, mix_rewards.get(variant), s)
             rows = [r for r in rows if (r["variant"], r["sessions"]) != (variant, sessions)] + [row]
             atomic_write_text(summary_path, pd.DataFrame(rows).to_csv(index=False))
+            atomic_write_text(output / "timelines" / f"{variant}_n{sessions}.csv", timeline.to_csv(index=False))
             temporary = requests_path.with_suffix(".tmp.gz")
             delays.to_csv(temporary, index=False, compression="gzip")
             temporary.replace(requests_path)
@@ -408,7 +455,7 @@ def main(argv=None):
                   f"{row['processing_p90_ms']:.1f}, p99 {row['processing_p99_ms']:.1f}; round trip median "
                   f"{row['round_trip_median_ms']:.1f} ms; LLM answered {row['share_llm']:.3f}, deadline "
                   f"{row['share_deadline']:.3f}, overload {row['share_overload']:.3f}, overflow "
-                  f"{row['share_overflow']:.3f} ({row['demoted_sessions']} sessions demoted, "
+                  f"{row['share_overflow']:.3f}, outside the LLM {row['share_outside_llm']:.3f} ({row['demoted_sessions']} sessions demoted, "
                   f"{row['sessions_not_admitted']} not admitted at the start, {row['sessions_admitted_later']} of "
                   f"them later; at the stop {row['llm_sessions_at_stop']} in the LLM, capacity "
                   f"{row['llm_session_capacity_at_stop']}); QoE {row['mean_qoe']:.4f} "

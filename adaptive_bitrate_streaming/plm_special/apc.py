@@ -109,6 +109,24 @@ class RandomRouter:
         return list(self.rng.random(len(observations)) < self.share)
 
 
+class ConventionalPartner(Policy):
+    """A conventional policy in the LLM's place in CollaborativePolicy, as a server's sessions outside the LLM
+    get it: it answers the router's picks and decides every other step too (its answer unused), so that its
+    own state (e.g. RobustMPC's error history) follows the whole episode."""
+
+    def __init__(self, policy: Policy):
+        self.policy, self.name = policy, policy.name
+
+    def reset(self, client=0):
+        self.policy.reset(client)
+
+    def act_batch(self, observations, clients):
+        return self.policy.act_batch(observations, clients)
+
+    def follow(self, observation, client, action):
+        self.policy.act(observation, client)
+
+
 class CollaborativePolicy(Policy):
     """Counts the requests it serves and those the LLM decided (`llm_share`); the decision after an
     episode's last chunk, which is discarded, is not counted and always goes to the fast policy."""

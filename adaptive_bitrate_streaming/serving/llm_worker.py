@@ -5,11 +5,13 @@ session's last LLM request (they enter the LLM's context with the action taken, 
 action actually taken instead of the LLM's last answer if that came too late (LLMPolicy.overrule), and the
 observation to decide. `SessionLLM.decide_batch` applies them and decides the batch in one pass over the
 sessions' own key/value caches; only it touches the LLM policy, so it runs in one thread (the local batcher)
-or in one Ray Serve replica (ray_app.py) at a time.
+or in one Ray Serve replica (ray_app.py) at a time. `ProcessLLM` runs it in a process of its own.
 """
 import asyncio
+import multiprocessing
+import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from plm_special.llm_policy import LLMPolicy
@@ -43,6 +45,46 @@ class SessionLLM:
     def close(self, session: int) -> None:
         self.policy.close(session)
 
+    def shutdown(self) -> None:
+        return None
+
+
+class ProcessLLM:
+    """SessionLLM in a process of its own, built there by `build_policy` (picklable). In the server's process
+    its passes would share the GIL with the event loop, and a busy event loop slows them several times over
+    (README, the load experiment); here the server's thread only waits for the answers. If the process dies,
+    every later batch fails (the fast policy answers) and the server keeps serving."""
+
+    def __init__(self, build_policy):
+        self.executor = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_start_worker, initargs=(build_policy,))
+        self.pid = self.executor.submit(os.getpid).result()  # once the policy is loaded there
+
+    def decide_batch(self, requests: list[LLMRequest]) -> list[int]:
+        return self.executor.submit(_decide_in_worker, requests).result()
+
+    def close(self, session: int) -> None:
+        self.executor.submit(_close_in_worker, session).result()
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True)
+
+
+_worker: SessionLLM | None = None  # the LLM of a ProcessLLM's process
+
+
+def _start_worker(build_policy) -> None:
+    global _worker
+    _worker = SessionLLM(build_policy())
+
+
+def _decide_in_worker(requests: list[LLMRequest]) -> list[int]:
+    return _worker.decide_batch(requests)
+
+
+def _close_in_worker(session: int) -> None:
+    _worker.close(session)
+
 
 class TooLate(Exception):
     """The batcher withdrew a request that would miss its deadline if it ran now."""
@@ -72,6 +114,7 @@ class LocalBatcher:
         self.queue: asyncio.Queue[Pending] = asyncio.Queue()
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
         self.batches = self.decided = self.withdrawn = self.running = 0
+        self.steps = 0  # episode steps fed: each request's followed steps and its own
         self.busy_s = self.batch_s = 0.0  # batch_s: moving average of a batch's duration
 
     def submit(self, request: LLMRequest, deadline_s: float | None = None) -> Pending:
@@ -83,6 +126,10 @@ class LocalBatcher:
     def backlog(self) -> int:
         """Requests waiting or being decided."""
         return self.queue.qsize() + self.running
+
+    def throughput(self) -> float | None:
+        """Episode steps fed per second of LLM work so far (None before the first batch)."""
+        return self.steps / self.busy_s if self.batches and self.busy_s > 0 else None
 
     async def close_session(self, session: int) -> None:
         await asyncio.get_running_loop().run_in_executor(self.executor, self.llm.close, session)
@@ -138,6 +185,7 @@ class LocalBatcher:
                 self.running = 0
             self.batches += 1
             self.decided += len(batch)
+            self.steps += sum(len(pending.request.followed) + 1 for pending in batch)
             for pending, action in zip(batch, actions):
                 if not pending.future.done():
                     pending.future.set_result(action)
@@ -154,3 +202,4 @@ class LocalBatcher:
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True)
+        self.llm.shutdown()

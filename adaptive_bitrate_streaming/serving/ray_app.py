@@ -7,6 +7,7 @@ session s always goes to shard s % replicas, so its key/value cache stays in one
 those are free; the ingress asks for no CPU of its own.
 """
 import asyncio
+import time
 
 from ray import serve
 
@@ -36,24 +37,35 @@ class LLMShard:
 
 class RayShards:
     """The LLM backend of PolicyService on Ray: what LocalBatcher offers, over shard handles. A request's
-    state in Ray is not visible, so a late answer is always treated as running (its action is overruled)."""
+    state in Ray is not visible, so a late answer is always treated as running (its action is overruled), and
+    the shards count as busy whenever a request is outstanding (throughput)."""
 
     def __init__(self, handles: list):
         self.handles = handles
-        self.outstanding = 0
+        self.outstanding = self.steps = 0
+        self.busy_s, self.busy_from = 0.0, 0.0
 
     def submit(self, request, deadline_s: float | None = None) -> Pending:
         response = self.handles[request.session % len(self.handles)].decide.remote(request)
+        if not self.outstanding:
+            self.busy_from = time.perf_counter()
         self.outstanding += 1
         future = asyncio.ensure_future(_awaited(response))
-        future.add_done_callback(self._done)
+        future.add_done_callback(lambda done: self._done(done, len(request.followed) + 1))
         return Pending(request, future, running=True)
 
-    def _done(self, future) -> None:
+    def _done(self, future, steps: int) -> None:
         self.outstanding -= 1
+        self.steps += steps
+        if not self.outstanding:
+            self.busy_s += time.perf_counter() - self.busy_from
 
     def backlog(self) -> int:
         return self.outstanding
+
+    def throughput(self) -> float | None:
+        """Episode steps fed per second with a request outstanding (None before the first answer)."""
+        return self.steps / self.busy_s if self.busy_s > 0 else None
 
     async def close_session(self, session: int) -> None:
         await self.handles[session % len(self.handles)].close.remote(session)

@@ -1,21 +1,25 @@
 """Sessions and APC routing, independent of the web framework (app.py serves it over HTTP, ray_app.py on Ray).
 
 Every request is answered: by the fast policy when the router calls it easy, by the LLM otherwise; when the
-LLM's answer is not ready within the deadline, or the LLM fails, by the overflow policy (default: the fast
-policy). Both compute an answer for every request of every session, so that their own state (e.g.
+LLM's answer is not ready within the deadline, or the LLM fails, or the session is outside the LLM (session
+admission, below), by the overflow policy (default: the fast policy). Both compute an answer for every request of every session, so that their own state (e.g.
 RobustMPC's error history) follows the whole episode. Steps the LLM did not decide reach it, with the action
 taken, with the session's next LLM request.
 
 Session admission (ServerLimits.demote_after > 0): the LLM's context is the whole episode, so every step of
-every session in the LLM costs it tokens, whoever decided the step. The server holds a capacity, the number of
-sessions the LLM may hold: it starts at `initial_llm_sessions`, grows by an eighth (one at least) after every
-second in which the LLM held its capacity and answered every LLM pick in time, and falls to one less than the
-LLM held (one at least) when a session is demoted: a session whose LLM picks were answered late (deadline or
-overload) `demote_after` times leaves the LLM for the rest of its episode (its context is dropped). Sessions
-outside the LLM are answered by the overflow policy; those never demoted join the LLM, at any step, when it
-holds fewer than its capacity and has answered every pick in time since the second began: their steps so far,
-with the overflow policy's actions, reach the LLM with their first LLM request, so the context is still the
-episode as it happened.
+every session in the LLM costs it work, whoever decided the step, and that work reaches the LLM only with the
+session's next LLM pick (seconds later). So the server measures the load rather than waiting to see it: every
+second it counts the steps the sessions in the LLM streamed, and sets the capacity, the number of sessions the
+LLM may hold, to those that keep it `target_llm_load` busy at its throughput (steps fed per second of its
+work, as measured so far); before the LLM's first batch the capacity is `initial_llm_sessions`. A session
+whose LLM picks were answered late (deadline or overload) `demote_after` times leaves the LLM for the rest of
+its episode (its context is dropped) and the capacity falls to one less than the LLM held. Sessions outside
+the LLM are routed as the others, the router's LLM picks going to the overflow policy; those never demoted
+join the LLM, at any step, when it holds
+fewer than its capacity and has answered every pick in time since the second began: their steps so far, with
+the actions taken, reach the LLM with their first LLM request, so the context is still the
+episode as it happened. That catch-up is paid at once, so joins in a second may bring at most the steps the
+LLM has to spare in it (one join at least when the LLM holds no session).
 """
 import asyncio
 import time
@@ -40,9 +44,10 @@ class ServerLimits:
     demote_after: int = 0  # a session leaves the LLM after this many LLM picks answered late (0: no admission)
     max_llm_sessions: int = 0  # with demote_after: sessions in the LLM at most (0: no limit but the capacity)
     initial_llm_sessions: int = 64  # with demote_after: the capacity before the LLM has shown what it can hold
+    target_llm_load: float = 0.8  # with demote_after: the share of its time the LLM's sessions keep it busy
 
 
-GROWTH_INTERVAL_S = 1.0  # the capacity grows after each such interval in which the LLM kept up
+CAPACITY_INTERVAL_S = 1.0  # the load is measured and the capacity set once per such interval
 
 
 @dataclass
@@ -68,12 +73,16 @@ class PolicyService:
         self.sessions: dict[str, Session] = {}
         self.llm_sessions = self.demoted = self.not_admitted = self.admitted_later = 0
         self.llm_session_capacity = self._capped(limits.initial_llm_sessions)
-        self.growth_from, self.late_since_growth = time.monotonic(), False
+        self.interval_from, self.late_in_interval = time.monotonic(), False
+        self.steps_in_interval = 0  # steps streamed by sessions in the LLM since the interval began
+        self.join_budget = float("inf")  # catch-up steps that joins may still bring in this interval
+        self.llm_load = 0.0  # the last interval's steps over what the LLM feeds in it
         self.free_clients: list[int] = []  # ids of closed sessions whose LLM contexts are gone
         self.next_client = 0
         self.releases: dict[int, asyncio.Future] = {}  # LLM contexts being dropped, by client id
         self.answered = dict.fromkeys(SOURCES, 0)
         self.routed_to_llm = self.routable = 0
+        self.outside_requests = 0  # requests of sessions outside the LLM (session admission)
         self.failed_requests = 0
 
     # sessions
@@ -101,28 +110,37 @@ class PolicyService:
     def _capped(self, capacity: int) -> int:
         return max(1, min(capacity, self.limits.max_llm_sessions or capacity))
 
-    def _admits(self) -> bool:
+    def _admits(self, catch_up: int = 0) -> bool:
+        """Whether the LLM takes a session now, bringing `catch_up` steps it has not seen."""
         if self.llm is None or self.limits.demote_after == 0:
             return True
-        self._grow_capacity()
+        self._set_capacity()
         full = self.llm_sessions >= self.llm_session_capacity
-        keeping_up = not self.late_since_growth and not 0 < self.limits.max_llm_backlog <= self.llm.backlog()
-        return not full and keeping_up
+        keeping_up = not self.late_in_interval and not 0 < self.limits.max_llm_backlog <= self.llm.backlog()
+        affordable = catch_up <= self.join_budget or self.llm_sessions == 0
+        return not full and keeping_up and affordable
 
     def _admit(self, session: Session) -> None:
         """A session outside the LLM joins it mid-episode; its steps so far are in `unsent`."""
         session.in_llm = True
         self.llm_sessions += 1
         self.admitted_later += 1
+        self.join_budget -= len(session.unsent)
 
-    def _grow_capacity(self) -> None:
+    def _set_capacity(self) -> None:
+        """Once per interval: the sessions whose measured step rate keeps the LLM `target_llm_load` busy."""
         now = time.monotonic()
-        if now - self.growth_from < GROWTH_INTERVAL_S:
+        elapsed = now - self.interval_from
+        if elapsed < CAPACITY_INTERVAL_S:
             return
-        if not self.late_since_growth and self.llm_sessions >= self.llm_session_capacity:
-            capacity = self.llm_session_capacity
-            self.llm_session_capacity = self._capped(capacity + max(1, capacity // 8))
-        self.growth_from, self.late_since_growth = now, False
+        throughput, streamed = self.llm.throughput(), self.steps_in_interval / elapsed
+        if throughput:
+            self.llm_load = streamed / throughput
+            self.join_budget = max(0.0, self.limits.target_llm_load * throughput - streamed) * elapsed
+            if self.llm_sessions and streamed:
+                per_session = streamed / self.llm_sessions
+                self.llm_session_capacity = self._capped(int(self.limits.target_llm_load * throughput / per_session))
+        self.interval_from, self.late_in_interval, self.steps_in_interval = now, False, 0
 
     def _demote(self, session: Session) -> None:
         """The LLM could not keep up with this session: it leaves the LLM (and its context) for good."""
@@ -194,19 +212,23 @@ class PolicyService:
         return answer
 
     async def _decide(self, session: Session, observation) -> dict:
-        if not session.in_llm and not session.demoted and not observation.done and self._admits():
+        if not session.in_llm and not session.demoted and not observation.done and self._admits(len(session.unsent)):
             self._admit(session)
         fast_action = int(self.fast.act(observation, session.client))
         fallback = fast_action if self.overflow is self.fast else int(self.overflow.act(observation, session.client))
         if not session.in_llm:
-            self.answered["overflow"] += 1
+            self.outside_requests += 1
+            hard = not observation.done and self.router.to_llm([observation], [session.client])[0]
+            action, source = (fallback, "overflow") if hard else (fast_action, "fast")
+            self.answered[source] += 1
             if not session.demoted:  # the LLM sees these steps if the session joins it
-                session.unsent.append((observation, fallback))
-            return {"quality": fallback, "decided_by": "overflow", "done": bool(observation.done)}
+                session.unsent.append((observation, action))
+            return {"quality": action, "decided_by": source, "done": bool(observation.done)}
         action, source = fast_action, "fast"
         use_llm = self.llm is not None and not session.broken and not observation.done
         if use_llm:
             self.routable += 1
+            self.steps_in_interval += 1
             overloaded = 0 < self.limits.max_llm_backlog <= self.llm.backlog()
             if self.router.to_llm([observation], [session.client])[0]:
                 self.routed_to_llm += 1
@@ -218,7 +240,7 @@ class PolicyService:
             else:
                 session.unsent.append((observation, fast_action))
             if source in ("deadline", "overload"):
-                self.late_since_growth = True
+                self.late_in_interval = True
                 session.late += 1
                 if 0 < self.limits.demote_after <= session.late:
                     self._demote(session)
@@ -255,10 +277,10 @@ class PolicyService:
                  "llm_share": self.routed_to_llm / max(1, self.routable), "llm_failed_requests": self.failed_requests,
                  "llm_sessions": self.llm_sessions, "demoted_sessions": self.demoted,
                  "sessions_not_admitted": self.not_admitted, "sessions_admitted_later": self.admitted_later,
-                 "llm_session_capacity": self.llm_session_capacity}
+                 "requests_outside_llm": self.outside_requests,
+                 "llm_session_capacity": self.llm_session_capacity, "llm_load": self.llm_load}
         if self.llm is not None:
-            stats["llm_backlog"] = self.llm.backlog()
-        if self.llm is not None:
+            stats["llm_backlog"], stats["llm_steps_per_s"] = self.llm.backlog(), self.llm.throughput()
             stats.update(self.llm.stats())
         return stats
 

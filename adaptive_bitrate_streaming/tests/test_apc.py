@@ -201,3 +201,36 @@ def test_the_learned_router_ranks_where_the_llm_would_not_hold(tiny_plms, synthe
     (tmp_path / "broken.safetensors").write_bytes(b"not a model")
     with pytest.raises(InputError, match="is not a learned router"):
         load_disagreement_model(tmp_path / "broken.safetensors")
+
+
+def test_a_conventional_partner_in_the_llms_place_decides_its_picks_as_it_would_over_the_whole_episode(
+        synthetic_data):
+    """RobustMPC (fresh histories) as the partner of hold, picked on every odd step: each of its answers is
+    RobustMPC's own decision over every step of the episode as streamed (its error history follows them all)."""
+    from baselines.mpc import MPC
+    from plm_special.apc import ConventionalPartner
+
+    class OddSteps:
+        name = "odd"
+
+        def to_llm(self, observations, clients):
+            return [observation.timestep % 2 == 1 for observation in observations]
+
+    video, trace_set = load_video(synthetic_data, "synthetic"), load_trace_set(synthetic_data, "synthetic-test")
+    mix = CollaborativePolicy(ConventionalPartner(MPC(video, False, fresh_episodes=True)), Hold(), OddSteps())
+    alone = MPC(video, False, fresh_episodes=True)
+    player = StreamingClient(StreamingSimulator(video, None))
+    trace, pointer = episode_schedule(trace_set, True, 1)[0]
+    observation, checked, differs = player.start_episode(trace_set.traces[trace], pointer), 0, 0
+    mix.reset(0)
+    alone.reset(0)
+    while not observation.done:
+        action, own = mix.act_batch([observation], [0])[0], alone.act(observation, 0)
+        if observation.timestep % 2 == 1:
+            assert action == own
+            checked += 1
+        else:
+            assert action == observation.quality  # hold
+            differs += own != action
+        observation = player.step(action)
+    assert checked >= 20 and differs >= 1

@@ -406,3 +406,123 @@ def test_ray_serve_deployment_decides_as_the_llm_policy(tiny_plms, tiny_trained_
     expected = offline(llm_policy(tiny_plms, tiny_trained_policy), trace_set, video, schedule)
     assert [qualities for qualities, _, _ in streamed] == expected
     assert stats["answered_by"]["llm"] == 3 * 47 and stats["llm_shards"] == 2
+
+
+class MeasuredLLM:
+    """An LLM backend that is never asked (the router sends nothing to it) and feeds 100 steps per second."""
+
+    def throughput(self):
+        return 100.0
+
+    def backlog(self):
+        return 0
+
+    async def close_session(self, session):
+        return None
+
+    def stats(self):
+        return {}
+
+
+def test_the_capacity_is_the_sessions_whose_measured_step_rate_keeps_the_llm_at_its_target_load(synthetic_data,
+                                                                                               monkeypatch):
+    """10 sessions stream 5 steps each in the first second: 50 steps/s, 5 per session, against an LLM feeding
+    100 steps/s, so at a target load of 0.8 the LLM holds 16 sessions, and joins in the next second may bring
+    the 30 steps it has to spare: a session outside with 35 steps waits, and joins once a second passes in
+    which the LLM's sessions streamed nothing."""
+    import serving.service as service_module
+
+    clock = [0.0]
+    monkeypatch.setattr(service_module.time, "monotonic", lambda: clock[0])
+    trace_set, video, schedule = traces(synthetic_data, 1)
+
+    def reports():
+        player = StreamingClient(StreamingSimulator(video, None))
+        observation = player.start_episode(trace_set.traces[schedule[0][0]], schedule[0][1])
+        for _ in range(40):
+            yield report_of(observation, 1e12, 0.0)
+            observation = player.step(0)
+
+    async def run():
+        service = PolicyService(Hold(), NetworkRouter(float("inf")), MeasuredLLM(),
+                                ServerLimits(demote_after=1, initial_llm_sessions=64, target_llm_load=0.8))
+        streams = {service.open_session(): reports() for _ in range(10)}
+        for session_id, stream in streams.items():
+            for _ in range(5):
+                assert (await service.decide(session_id, next(stream)))["decided_by"] == "fast"
+        clock[0] = 1.0
+        for _ in range(6):
+            streams[service.open_session()] = reports()
+        stats = service.stats()
+        assert stats["llm_session_capacity"] == 16 and stats["llm_sessions"] == 16 and stats["llm_load"] == 0.5
+        outside = service.open_session()
+        assert not service.sessions[outside].in_llm
+        waiting = reports()
+        for _ in range(35):
+            await service.decide(outside, next(waiting))
+        service.close_session(next(iter(streams)))
+        await service.decide(outside, next(waiting))
+        assert not service.sessions[outside].in_llm  # 35 steps to catch up > 30
+        clock[0] = 2.0
+        await service.decide(outside, next(waiting))
+        stats = service.stats()
+        assert stats["sessions_admitted_later"] == 1 and service.sessions[outside].in_llm
+        assert stats["requests_outside_llm"] == 36 and stats["answered_by"]["overflow"] == 0  # the router: all easy
+
+    asyncio.run(run())
+
+
+def test_the_llm_in_a_process_of_its_own_decides_as_offline_and_its_death_leaves_the_server_serving(
+        tiny_plms, tiny_trained_policy, synthetic_data):
+    """serve_policy.py's default LLM backend: the policy is built and decides in a spawned process; when that
+    process is killed, the fast policy answers and the server keeps serving."""
+    import os
+    import signal
+
+    from serving.llm_worker import ProcessLLM
+
+    settings, _ = serve_policy.cli.parse(serve_policy.Settings, [
+        "--model-dir", str(tiny_trained_policy), "--plm-dir", str(tiny_plms), "--device", "cpu", "--threads", "1"], "")
+    trace_set, video, schedule = traces(synthetic_data, 2)
+    llm = ProcessLLM(serve_policy.llm_builder(settings))
+    batcher = LocalBatcher(llm, max_batch_size=2, max_wait_ms=5)
+    service = PolicyService(Hold(), NetworkRouter(float("-inf")), batcher, ServerLimits(deadline_ms=0))
+    with serving(service, batcher) as (base, _):
+        streamed = stream_all(base, trace_set, video, schedule)
+        os.kill(llm.pid, signal.SIGKILL)
+        after = stream_all(base, trace_set, video, schedule)
+        stats = httpx.get(f"{base}/stats").json()
+    assert [q for q, _, _ in streamed] == offline(llm_policy(tiny_plms, tiny_trained_policy), trace_set, video, schedule)
+    assert all(s == "llm" for _, sources, _ in streamed for s in sources)
+    assert {s for _, sources, _ in after for s in sources} == {"llm-failed", "fast"} and stats["llm_failed_requests"] >= 1
+
+
+def test_a_session_outside_the_llm_is_routed_the_llm_picks_going_to_the_overflow_policy(synthetic_data):
+    """Outside the LLM the router still decides: its easy requests get the fast policy (hold), its LLM picks
+    (here every odd step) the overflow policy (BBA), each deciding as it would alone."""
+    from baselines.bba import BBA
+
+    class OddSteps:
+        def to_llm(self, observations, clients):
+            return [observation.timestep % 2 == 1 for observation in observations]
+
+    trace_set, video, schedule = traces(synthetic_data, 1)
+
+    async def run():
+        service = PolicyService(Hold(), OddSteps(), MeasuredLLM(), ServerLimits(demote_after=1, max_llm_sessions=1),
+                                overflow=BBA())
+        service.open_session()  # holds the LLM's one place
+        outside = service.open_session()
+        player = StreamingClient(StreamingSimulator(video, None))
+        observation, answers = player.start_episode(trace_set.traces[schedule[0][0]], schedule[0][1]), []
+        hold, bba = Hold(), BBA()
+        for _ in range(10):
+            answer = await service.decide(outside, report_of(observation, 1e12, 0.0))
+            expected = bba.act(observation) if observation.timestep % 2 == 1 else hold.act(observation)
+            answers.append((answer["decided_by"], answer["quality"] == expected))
+            observation = player.step(answer["quality"])
+        return answers, service.stats()
+
+    answers, stats = asyncio.run(run())
+    assert answers == [("fast", True), ("overflow", True)] * 5
+    assert stats["requests_outside_llm"] == 10 and stats["llm_sessions"] == 1
