@@ -136,7 +136,7 @@ class PolicyService:
         throughput, streamed = self.llm.throughput(), self.steps_in_interval / elapsed
         if throughput:
             self.llm_load = streamed / throughput
-            self.join_budget = max(0.0, self.limits.target_llm_load * throughput - streamed) * elapsed
+            self.join_budget = max(0.0, self.limits.target_llm_load * throughput - streamed) * CAPACITY_INTERVAL_S
             if self.llm_sessions and streamed:
                 per_session = streamed / self.llm_sessions
                 self.llm_session_capacity = self._capped(int(self.limits.target_llm_load * throughput / per_session))

@@ -18,7 +18,7 @@ from .errors import InputError, flag_name
 
 
 def setting(default, help: str, *, aliases: tuple[str, ...] = (), choices=None, kind: str | None = None,
-            required: bool = False, minimum: int | None = None):
+            required: bool = False, minimum: float | None = None):
     """A dataclass field that is also a flag; list defaults are copied for every instance. `minimum`: the
     smallest value the flag accepts (None, where allowed, is always accepted)."""
     assert kind in (None, "policy", "environment", "training")
