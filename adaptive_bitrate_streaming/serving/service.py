@@ -2,9 +2,9 @@
 
 Every request is answered: by the fast policy when the router calls it easy, by the LLM otherwise; when the
 LLM's answer is not ready within the deadline, or the LLM fails, or the session is outside the LLM (session
-admission, below), by the overflow policy (default: the fast policy). Both compute an answer for every request of every session, so that their own state (e.g.
-RobustMPC's error history) follows the whole episode. Steps the LLM did not decide reach it, with the action
-taken, with the session's next LLM request.
+admission, below), by the overflow policy (default: the fast policy). Both compute an answer for every
+request of every session, so that their own state (e.g. RobustMPC's error history) follows the whole episode.
+Steps the LLM did not decide reach it, with the action taken, with the session's next LLM request.
 
 Session admission (ServerLimits.demote_after > 0): the LLM's context is the whole episode, so every step of
 every session in the LLM costs it work, whoever decided the step, and that work reaches the LLM only with the
@@ -15,11 +15,10 @@ work, as measured so far); before the LLM's first batch the capacity is `initial
 whose LLM picks were answered late (deadline or overload) `demote_after` times leaves the LLM for the rest of
 its episode (its context is dropped) and the capacity falls to one less than the LLM held. Sessions outside
 the LLM are routed as the others, the router's LLM picks going to the overflow policy; those never demoted
-join the LLM, at any step, when it holds
-fewer than its capacity and has answered every pick in time since the second began: their steps so far, with
-the actions taken, reach the LLM with their first LLM request, so the context is still the
-episode as it happened. That catch-up is paid at once, so joins in a second may bring at most the steps the
-LLM has to spare in it (one join at least when the LLM holds no session).
+join the LLM, at any step, when it holds fewer than its capacity and has answered every pick in time since the
+second began: their steps so far, with the actions taken, reach the LLM with their first LLM request, so the
+context is still the episode as it happened. That catch-up is paid at once, so joins in a second may bring at
+most the steps the LLM has to spare in it (one join at least when the LLM holds no session).
 """
 import asyncio
 import time
@@ -216,21 +215,21 @@ class PolicyService:
             self._admit(session)
         fast_action = int(self.fast.act(observation, session.client))
         fallback = fast_action if self.overflow is self.fast else int(self.overflow.act(observation, session.client))
+        routable = self.llm is not None and not session.broken and not observation.done
+        picked = routable and self.router.to_llm([observation], [session.client])[0]
         if not session.in_llm:
             self.outside_requests += 1
-            hard = not observation.done and self.router.to_llm([observation], [session.client])[0]
-            action, source = (fallback, "overflow") if hard else (fast_action, "fast")
+            action, source = (fallback, "overflow") if picked else (fast_action, "fast")
             self.answered[source] += 1
             if not session.demoted:  # the LLM sees these steps if the session joins it
                 session.unsent.append((observation, action))
             return {"quality": action, "decided_by": source, "done": bool(observation.done)}
         action, source = fast_action, "fast"
-        use_llm = self.llm is not None and not session.broken and not observation.done
-        if use_llm:
+        if routable:
             self.routable += 1
             self.steps_in_interval += 1
             overloaded = 0 < self.limits.max_llm_backlog <= self.llm.backlog()
-            if self.router.to_llm([observation], [session.client])[0]:
+            if picked:
                 self.routed_to_llm += 1
                 if overloaded:
                     action, source = fallback, "overload"
