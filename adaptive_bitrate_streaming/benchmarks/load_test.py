@@ -17,8 +17,8 @@
 Per request it records the server's processing delay (X-Processing-Ms: handler entry to answer) and the
 client's round trip; per run the median/p90/p99 of both, the shares answered by the LLM, the fast policy,
 the deadline fallback, overload shedding and the overflow policy (session admission: --demote-after,
---overflow-policy, --initial-llm-sessions, --target-llm-load; use a results folder of its own), and the mean QoE over every chunk
-the sessions played against the LLM alone offline over the same chunks. Writes summary.csv,
+--overflow-policy, --initial-llm-sessions, --target-llm-load; use a results folder of its own), and the mean
+QoE over every chunk the sessions played against the LLM alone offline over the same chunks. Writes summary.csv,
 requests/<variant>_n<N>.csv.gz, timelines/<variant>_n<N>.csv (the server's /stats every 5 s), delays.png
 (box plots of processing delay against N, every run in the folder) and the offline files into
 --results-dir; finished runs are kept, so a rerun continues where it stopped.
@@ -365,7 +365,9 @@ def summarize_run(variant, sessions, results, records, stats, wall_s, offline_re
 def against_overflow(row: dict) -> str:
     if "qoe_vs_offline_overflow" not in row:
         return ""
-    mix = f", {row['qoe_vs_offline_mix']:+.2%} vs the router's mix without the LLM" if "qoe_vs_offline_mix" in row else ""
+    mix = ""
+    if "qoe_vs_offline_mix" in row:
+        mix = f", {row['qoe_vs_offline_mix']:+.2%} vs the router's mix without the LLM"
     return f", {row['qoe_vs_offline_overflow']:+.2%} vs {row['overflow_policy']} offline{mix}"
 
 
@@ -455,7 +457,8 @@ def main(argv=None):
                   f"{row['processing_p90_ms']:.1f}, p99 {row['processing_p99_ms']:.1f}; round trip median "
                   f"{row['round_trip_median_ms']:.1f} ms; LLM answered {row['share_llm']:.3f}, deadline "
                   f"{row['share_deadline']:.3f}, overload {row['share_overload']:.3f}, overflow "
-                  f"{row['share_overflow']:.3f}, outside the LLM {row['share_outside_llm']:.3f} ({row['demoted_sessions']} sessions demoted, "
+                  f"{row['share_overflow']:.3f}, outside the LLM {row['share_outside_llm']:.3f} "
+                  f"({row['demoted_sessions']} sessions demoted, "
                   f"{row['sessions_not_admitted']} not admitted at the start, {row['sessions_admitted_later']} of "
                   f"them later; at the stop {row['llm_sessions_at_stop']} in the LLM, capacity "
                   f"{row['llm_session_capacity_at_stop']}); QoE {row['mean_qoe']:.4f} "
