@@ -189,8 +189,8 @@ def describe(s: Settings, router) -> str:
     if s.demote_after > 0 and s.llm_share > 0:
         admission = f"; the LLM holds the sessions that keep it {s.target_llm_load:.0%} busy " \
                     f"({s.initial_llm_sessions} before its first batch), a session leaves it after " \
-                    f"{s.demote_after} late answer(s), sessions outside it are served by " \
-                    f"{s.overflow_policy or s.fast_policy}"
+                    f"{s.demote_after} late answer(s), the LLM picks of sessions outside it and its late ones go " \
+                    f"to {s.overflow_policy or s.fast_policy}"
     return f"{llm}; batches of up to {s.max_batch_size} within {s.max_wait_ms:g} ms, {deadline}, {s.dtype}{admission}"
 
 
