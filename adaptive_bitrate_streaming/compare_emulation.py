@@ -47,6 +47,15 @@ class Settings:
     overwrite: bool = setting(False, "replace an existing comparison and figure")
 
 
+def simulation_command(policy: str, model_dir: str | None, common: list[str]) -> list[str]:
+    """The simulator run of a real-player policy. The server behind the player builds MPC and RobustMPC with
+    fresh bandwidth-error histories for every session (one trace each), so the simulator does too."""
+    if policy == "trailblazer":
+        return ["run_plm.py", "--test", "--model-dir", model_dir, *common]
+    fresh = ["--fresh-episodes"] if policy in ("mpc", "robustmpc") else []
+    return ["run_baseline.py", "--model", policy, *fresh, *common]
+
+
 def simulate(real: Path, summary: dict, simulated: Path) -> None:
     """The simulator on the real run's traces, policy and video, unless done already."""
     run = summary["settings"]
@@ -60,9 +69,8 @@ def simulate(real: Path, summary: dict, simulated: Path) -> None:
     video_data = str((Path(run["emulation_dir"]) / "data").resolve())
     common = ["--trace", traces, "--trace-num", str(summary["num_traces"]), "--fixed-order", "--video", run["video"],
               "--data-dir", video_data, "--results-dir", str(simulated)]
-    command = (["run_plm.py", "--test", "--model-dir", run["model_dir"], *common] if policy == "trailblazer"
-               else ["run_baseline.py", "--model", policy, *common])
-    result = subprocess.run([sys.executable, *command], cwd=TREE, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, *simulation_command(policy, run["model_dir"], common)], cwd=TREE,
+                            capture_output=True, text=True)
     if result.returncode != 0:
         raise InputError(f"simulating {real} failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}")
 

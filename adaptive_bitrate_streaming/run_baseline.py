@@ -33,6 +33,8 @@ class Settings:
     seed: int = setting(100003, "seeds the one NumPy RandomState behind delay noise and Pensieve sampling")
     fixed_order: bool = setting(False, "traces in name order and no delay noise (forced when all traces are used)")
     deterministic: bool = setting(False, "Pensieve family: take the most likely action instead of sampling")
+    fresh_episodes: bool = setting(False, "MPC, RobustMPC: every episode starts its bandwidth-error history afresh, "
+                                          "as the policy server's sessions (default: the original's carry-over)")
     backend: str = setting("torch", "Pensieve family: PyTorch port, or TensorFlow graphs (TF environment only)",
                            choices=["torch", "tf"])
     model_path: str | None = setting(None, "Pensieve family: TF1 checkpoint prefix (default: "
@@ -71,7 +73,7 @@ def main(argv=None):
     torch.manual_seed(args.seed)
     rng = np.random.RandomState(args.seed)
     policy = make_baseline(args.model, video, data_root, rng, args.backend, args.deterministic,
-                           Path(args.model_path) if args.model_path else None)
+                           Path(args.model_path) if args.model_path else None, args.fresh_episodes)
     schedule = episode_schedule(trace_set, args.fixed_order, trace_num)
     logs = run_episodes(policy, trace_set, video, schedule, None if args.fixed_order else rng,
                         progress=not args.quiet)

@@ -3,7 +3,10 @@
 # RobustMPC on fcc-train (5 noisy passes), adaptation with model selection on fcc-valid, results on all 100
 # fcc-test traces (video1), next to the baselines on fcc-valid and fcc-test. Re-running the script resumes
 # where it stopped. SEED (default 100003) is the adaptation seed, POOL an existing pool to adapt on instead of
-# $OUT/pool, ADAPT_ONLY=1 stops after the adaptation (reproduce.py adapts its other seeds so).
+# $OUT/pool, ADAPT_ONLY=1 stops after the adaptation (reproduce.py adapts its other seeds so). WHICH_LAYER (default 3:
+# early exit after block 3; -1 = all 30 blocks) and EPOCHS (default 6) change the backbone's depth and the length of
+# the adaptation, e.g. the 30-block policy of the load experiment:
+#   OUT=artifacts/fcc_smollm2_30 POOL=artifacts/fcc_smollm2/pool WHICH_LAYER=-1 EPOCHS=2 DATA=... bash recipes/fcc_smollm2.sh
 #
 #   DATA=/path/to/data bash recipes/fcc_smollm2.sh        (from adaptive_bitrate_streaming/)
 set -euo pipefail
@@ -11,6 +14,8 @@ DATA=${DATA:-${TRAILBLAZER_DATA:-data}}
 OUT=${OUT:-artifacts/fcc_smollm2}
 SEED=${SEED:-100003}
 POOL=${POOL:-$OUT/pool}
+WHICH_LAYER=${WHICH_LAYER:-3}
+EPOCHS=${EPOCHS:-6}
 RUN=$OUT/run
 mkdir -p "$OUT"
 
@@ -22,9 +27,9 @@ fi
 if [ ! -f "$RUN/best_model/settings.json" ] || [ ! -f "$OUT/adapted" ]; then
   resume=()
   [ -f "$RUN/checkpoint/training_state.json" ] && resume=(--resume)
-  python run_plm.py --adapt --plm-type smollm2 --plm-size 135m --which-layer 3 --rank 64 \
+  python run_plm.py --adapt --plm-type smollm2 --plm-size 135m --which-layer "$WHICH_LAYER" --rank 64 \
     --exp-pool-path "$POOL" --model-dir "$RUN" --valid-trace fcc-valid --video video1 --data-dir "$DATA" \
-    --num-epochs 6 --batch-size 8 --lr 5e-4 --w 20 --seed "$SEED" "${resume[@]}"
+    --num-epochs "$EPOCHS" --batch-size 8 --lr 5e-4 --w 20 --seed "$SEED" "${resume[@]}"
   touch "$OUT/adapted"
 fi
 [ "${ADAPT_ONLY:-0}" = 1 ] && exit 0

@@ -6,8 +6,10 @@ import pytest
 
 from abr_sim.datasets import load_trace_set, load_video
 from abr_sim.evaluation import run_episodes
+from abr_sim.results import read_per_trace
 from abr_sim.simulator import episode_schedule
 from baselines.mpc import MPC, PlanSet, jump_plans, plan_search, plan_search_loop
+from conftest import run_script
 
 
 def test_jump_plans_move_at_most_one_level_per_chunk():
@@ -70,3 +72,22 @@ def test_fresh_episodes_forget_the_error_history_the_original_carries_over(real_
     assert bitrates(MPC(video, False, fresh_episodes=True), schedule) == alone
     carried = bitrates(MPC(video, False), schedule)
     assert carried[0] == alone[0] and carried != alone
+
+
+def test_run_baseline_fresh_episodes_decides_every_trace_as_a_new_session(real_data, tmp_path):
+    """run_baseline.py --fresh-episodes (what compare_emulation.py simulates for the real player's MPC, whose
+    server starts every trace afresh) gives every trace the QoE of RobustMPC streaming it alone."""
+    trace_set, video = load_trace_set(real_data, "fcc-test"), load_video(real_data, "video1")
+    schedule = episode_schedule(trace_set, True, 6)
+    alone = [np.mean([row[-1] for row in run_episodes(MPC(video, False), trace_set, video, [episode],
+                                                     progress=False)[0].rows[1:]]) for episode in schedule]
+
+    def per_trace(*flags):
+        folder = tmp_path / ("fresh" if flags else "carried")
+        result = run_script("run_baseline.py", "--model", "robustmpc", "--trace-num", "6", "--fixed-order", *flags,
+                            "--data-dir", str(real_data), "--results-dir", str(folder), "--quiet")
+        assert result.returncode == 0, result.stderr
+        return [row["qoe"] for row in read_per_trace(folder)]
+
+    assert per_trace("--fresh-episodes") == pytest.approx(alone, abs=1e-9)
+    assert per_trace() != pytest.approx(alone, abs=1e-9)
