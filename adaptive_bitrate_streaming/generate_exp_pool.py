@@ -2,11 +2,12 @@
 
     python generate_exp_pool.py --models mpc genet --trace fcc-train --video video1 --trace-num -1 --seeds 1 2
 
-Every (policy, seed) pair streams --trace-num traces once, in shuffled order with delay noise unless
---fixed-order is given (so seeds give different episodes even when all traces are used, unlike the
-original, whose --seed had no effect); episodes are split into blocks of traces that
-worker processes run in parallel. Each block draws its delay noise and the Pensieve family's sampling
-from its own generator, seeded by (seed, block), so the pool does not depend on the number of workers.
+Every (policy, seed, trace set, video) streams --trace-num traces of the set once, in shuffled order with
+delay noise unless --fixed-order is given (so seeds give different episodes even when all traces are used,
+unlike the original, whose --seed had no effect); episodes are split into blocks of traces that worker
+processes run in parallel. Each block draws its delay noise and the Pensieve family's sampling
+from its own generator, seeded by (seed, block) whatever the trace set and video, so the pool does not
+depend on the number of workers.
 The pool is a folder (plm_special/experience.py): transitions.npz and metadata.json.
 """
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -66,9 +67,10 @@ def collect_block(model, seed, block, data_root, trace, video_name, fixed_order,
 class Settings:
     models: list[str] | None = setting(None, "conventional policies whose experience fills the pool, space- or "
                                              f"comma-separated: {', '.join(BASELINES)}", required=True)
-    trace: str | None = setting(None, "trace set the policies stream, e.g. fcc-train", required=True)
-    video: str | None = setting(None, "video they stream, e.g. video1", required=True)
-    trace_num: int = setting(-1, "traces per (policy, seed); -1 = all")
+    trace: list[str] | None = setting(None, "trace sets the policies stream, e.g. fcc-train", required=True)
+    video: list[str] | None = setting(None, "videos they stream (each over every trace set), e.g. video1",
+                                      required=True)
+    trace_num: int = setting(-1, "traces per (policy, seed, trace set, video); -1 = all")
     seeds: list[int] = setting([100003], "one pass over the traces per seed (shuffled order, delay noise and "
                                          "sampling differ)", aliases=("--seed",))
     fixed_order: bool = setting(False, "traces in name order, no delay noise")
@@ -87,32 +89,35 @@ def main(argv=None):
     if unknown or not models:
         raise InputError(f"unknown model(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(BASELINES)}")
     data_root = resolve_data_root(args.data_dir)
-    trace_set, video = load_trace_set(data_root, args.trace), load_video(data_root, args.video)
     if args.trace_num == 0 or args.trace_num < -1:
         raise InputError(f"--trace-num must be -1 (all) or a positive number, got {args.trace_num}")
-    trace_num = len(trace_set.traces) if args.trace_num == -1 else min(args.trace_num, len(trace_set.traces))
+    trace_nums = {}  # per trace set
+    for trace in args.trace:
+        available = len(load_trace_set(data_root, trace).traces)
+        trace_nums[trace] = available if args.trace_num == -1 else min(args.trace_num, available)
+    videos = {name: load_video(data_root, name) for name in args.video}
     fixed_order = args.fixed_order  # unlike run_baseline.py, using every trace does not fix the order
     output = Path(args.output) if args.output else (
-        Path("artifacts") / "exp_pools" / f"{args.trace}_{args.video}" / "_".join(models)
-        / f"seeds_{'_'.join(map(str, args.seeds))}_trace_num_{trace_num}_fixed_{fixed_order}")
+        Path("artifacts") / "exp_pools" / f"{'+'.join(args.trace)}_{'+'.join(args.video)}" / "_".join(models)
+        / f"seeds_{'_'.join(map(str, args.seeds))}_trace_num_{args.trace_num}_fixed_{fixed_order}")
     if output.exists():
         raise InputError(f"experience pool {output} already exists; remove it or pick another --output")
     for model in models:  # fail on a missing checkpoint before starting the workers
-        make_baseline(model, video, data_root, np.random.RandomState(0))
+        make_baseline(model, videos[args.video[0]], data_root, np.random.RandomState(0))
 
-    blocks = range((trace_num + BLOCK_SIZE - 1) // BLOCK_SIZE)
-    jobs = [(m, s, b) for m in models for s in args.seeds for b in blocks]
+    jobs = [(m, s, t, v, b) for m in models for s in args.seeds for t in args.trace for v in args.video
+            for b in range((trace_nums[t] + BLOCK_SIZE - 1) // BLOCK_SIZE)]
     results = {}
-    with ProcessPoolExecutor(max_workers=args.workers) as pool, \
-            tqdm(total=len(jobs) * trace_num // len(blocks), desc="episodes", unit="trace") as bar:
-        futures = {pool.submit(collect_block, m, s, b, data_root, args.trace, args.video, fixed_order, trace_num,
-                               args.deterministic): (m, s, b) for m, s, b in jobs}
+    total = len(models) * len(args.seeds) * len(args.video) * sum(trace_nums.values())
+    with ProcessPoolExecutor(max_workers=args.workers) as pool, tqdm(total=total, desc="episodes", unit="trace") as bar:
+        futures = {pool.submit(collect_block, m, s, b, data_root, t, v, fixed_order, trace_nums[t],
+                               args.deterministic): (m, s, t, v, b) for m, s, t, v, b in jobs}
         for future in as_completed(futures):
             results[futures[future]] = future.result()
             bar.update(len(results[futures[future]][3].nonzero()[0]))
     states, actions, rewards, dones = (np.concatenate([results[job][i] for job in jobs]) for i in range(4))
     pool = ExperiencePool(states, actions, rewards, dones, metadata={
-        "source_policies": models, "trace_set": args.trace, "video": args.video, "trace_num": trace_num,
+        "source_policies": models, "trace_sets": args.trace, "videos": args.video, "trace_nums": trace_nums,
         "fixed_order": fixed_order, "seeds": args.seeds, "deterministic": args.deterministic,
         "data_root": str(data_root),
     })

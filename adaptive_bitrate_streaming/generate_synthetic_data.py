@@ -2,6 +2,7 @@
 
     python generate_synthetic_data.py                       # synthetic-{train,valid,test} + video 'synthetic'
     python generate_synthetic_data.py --prefix wide --min-mbps 0.1 --max-mbps 8 --test 100 --train 0 --valid 0
+    python generate_synthetic_data.py --prefix big --video-scale 1.3 --train 0 --valid 0 --test 0   # a video only
 
 Use them like the real data: --trace synthetic-test --video synthetic. Same seed, same files.
 """
@@ -30,6 +31,8 @@ class Settings:
     noise: float = setting(TRACES.noise, "standard deviation of the multiplicative noise on every sample")
     interval_s: float = setting(TRACES.interval_s, "seconds between samples")
     duration_s: float = setting(TRACES.duration_s, "trace length in seconds")
+    video_scale: float = setting(1.0, "the video's chunk sizes are this times the nominal bitrates' (an encoder "
+                                      "over- or undershooting them)")
     overwrite: bool = setting(False, "regenerate sets that already exist")
 
 
@@ -43,9 +46,12 @@ def main(argv=None):
         raise InputError("need --max-hold >= 1, --interval-s > 0, --duration-s >= --interval-s and --noise >= 0")
     counts = {split: count for split, count in (("train", args.train), ("valid", args.valid), ("test", args.test))
               if count > 0}
-    if not counts or min(counts.values()) < 0:
-        raise InputError("ask for at least one trace (--train/--valid/--test)")
-    for path in generate(resolve_data_root(args.data_dir), args.prefix, counts, config, args.seed, args.overwrite):
+    if min([args.train, args.valid, args.test]) < 0:
+        raise InputError("--train, --valid and --test are numbers of traces (0 or more)")
+    if args.video_scale <= 0:
+        raise InputError(f"--video-scale must be positive, got {args.video_scale}")
+    for path in generate(resolve_data_root(args.data_dir), args.prefix, counts, config, args.seed, args.overwrite,
+                         args.video_scale):
         print(f"wrote {path}")
 
 

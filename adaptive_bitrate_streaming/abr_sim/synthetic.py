@@ -3,7 +3,8 @@
 Traces are Genet-style: a bandwidth level drawn uniformly from [min_mbps, max_mbps] holds for a random
 number of samples (1..max_hold) before a new level is drawn; every sample carries multiplicative
 Gaussian noise; samples are `interval_s` apart with a little jitter. Videos have 49 chunks per level whose
-sizes are the level's bitrate times 4 s, scaled by a per-chunk complexity factor shared by all levels.
+sizes are the level's bitrate times 4 s, scaled by a per-chunk complexity factor shared by all levels and by
+a size scale (an encoder that overshoots or undershoots the nominal bitrates: 1 = on target).
 Same seed, same files.
 """
 from dataclasses import dataclass
@@ -43,11 +44,11 @@ def synthetic_trace(rng: np.random.Generator, config: TraceConfig) -> tuple[list
     return times, bandwidths
 
 
-def synthetic_video(rng: np.random.Generator, variability: float = 0.15) -> list[list[int]]:
+def synthetic_video(rng: np.random.Generator, variability: float = 0.15, scale: float = 1.0) -> list[list[int]]:
     """Chunk sizes in bytes, sizes[level][chunk], for 48 chunks plus MPC's look-ahead chunk."""
     complexity = np.clip(rng.normal(1.0, variability, TOTAL_VIDEO_CHUNKS + 1), 0.5, 1.5)
     chunk_s = VIDEO_CHUNK_LEN_MS / 1000.0
-    return [[int(kbps * 1000 / 8 * chunk_s * c) for c in complexity] for kbps in VIDEO_BIT_RATE]
+    return [[int(kbps * 1000 / 8 * chunk_s * scale * c) for c in complexity] for kbps in VIDEO_BIT_RATE]
 
 
 def write_trace_set(root: Path, split: str, name: str, traces: list[tuple[list[float], list[float]]]) -> Path:
@@ -68,7 +69,7 @@ def write_video(root: Path, name: str, sizes: list[list[int]]) -> Path:
 
 
 def generate(root: Path, prefix: str, counts: dict[str, int], config: TraceConfig, seed: int,
-             overwrite: bool = False) -> list[Path]:
+             overwrite: bool = False, video_scale: float = 1.0) -> list[Path]:
     """Write trace sets `<prefix>-<split>` under traces/<split>/ and a video `<prefix>`.
 
     Each split draws from its own generator (seed, split index), so changing one split's count leaves
@@ -85,5 +86,6 @@ def generate(root: Path, prefix: str, counts: dict[str, int], config: TraceConfi
         rng = np.random.default_rng([seed, split_index])
         traces = [synthetic_trace(rng, config) for _ in range(count)]
         written.append(write_trace_set(root, split, f"{prefix}-{split}", traces))
-    written.append(write_video(root, prefix, synthetic_video(np.random.default_rng([seed, len(counts)]))))
+    video_rng = np.random.default_rng([seed, len(counts)])
+    written.append(write_video(root, prefix, synthetic_video(video_rng, scale=video_scale)))
     return written

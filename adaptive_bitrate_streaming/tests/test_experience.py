@@ -7,6 +7,7 @@ import types
 import numpy as np
 import pytest
 
+from abr_sim.synthetic import TraceConfig, generate
 from common.errors import InputError
 from conftest import run_script
 from plm_special.dataset import ExperienceDataset, collate_episodes
@@ -142,3 +143,18 @@ def test_damaged_or_foreign_pools_are_refused(small_pool, tmp_path):
     (tmp_path / "cjs" / "metadata.json").write_text(json.dumps({**metadata, "task": "cjs"}))
     with pytest.raises(InputError, match="task 'cjs'"):
         load_pool(tmp_path / "cjs")
+
+
+def test_a_pool_over_several_videos_plays_each_one(synthetic_data, tmp_path, small_pool):
+    """--video A B: every (policy, seed) streams the traces once per video, in that order; the episodes with A
+    are those of a pool with A alone (the same seeded generators), and those with B differ."""
+    generate(synthetic_data, "pool-big", {}, TraceConfig(), seed=1, video_scale=1.4)
+    result = run_script("generate_exp_pool.py", "--models", "mpc", "--trace", "synthetic-train", "--video",
+                        "synthetic", "pool-big", "--data-dir", str(synthetic_data), "--seeds", "1", "--trace-num", "5",
+                        "--output", str(tmp_path / "two_videos"))
+    assert result.returncode == 0, result.stderr
+    first, two = load_pool(small_pool), load_pool(tmp_path / "two_videos")
+    assert len(two.rewards) == 10 * 47
+    assert np.array_equal(two.states[: 5 * 47], first.states[: 5 * 47])  # small_pool starts with mpc, seed 1
+    assert not np.array_equal(two.states[5 * 47:], first.states[: 5 * 47])
+    assert json.loads((tmp_path / "two_videos" / "metadata.json").read_text())["videos"] == ["synthetic", "pool-big"]

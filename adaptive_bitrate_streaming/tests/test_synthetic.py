@@ -49,3 +49,17 @@ def test_command_line(tmp_path):
     assert not (tmp_path / "abr/traces/valid").exists()
     result = run_script("generate_synthetic_data.py", "--data-dir", str(tmp_path), "--min-mbps", "3", "--max-mbps", "1")
     assert result.returncode == 2 and result.stderr.startswith("error: need 0 < --min-mbps")
+
+
+def test_a_video_only_with_its_sizes_scaled(tmp_path):
+    """--video-scale 1.3 with no traces writes only a video, 1.3 times the sizes of the same seed's at scale 1."""
+    for prefix, scale in (("plain", "1"), ("big", "1.3")):
+        result = run_script("generate_synthetic_data.py", "--data-dir", str(tmp_path), "--prefix", prefix,
+                            "--video-scale", scale, "--train", "0", "--valid", "0", "--test", "0", "--seed", "4")
+        assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "abr/traces").exists()
+    plain, big = load_video(tmp_path, "plain").sizes, load_video(tmp_path, "big").sizes
+    for plain_level, big_level in zip(plain, big):
+        assert big_level == pytest.approx([1.3 * size for size in plain_level], abs=2)  # both truncated
+    result = run_script("generate_synthetic_data.py", "--data-dir", str(tmp_path), "--video-scale", "0")
+    assert result.returncode == 2 and "--video-scale must be positive" in result.stderr
