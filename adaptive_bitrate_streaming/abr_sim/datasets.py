@@ -145,7 +145,11 @@ def available_videos(root: Path) -> list[str]:
 
 
 def load_video(root: Path, name: str) -> Video:
+    """Video `name` of <root>/abr/videos/<name>_sizes/, or `name` itself if it is a path to such a folder
+    (a video generated elsewhere); then the video is named after the folder, without `_sizes`."""
     folder = root / "abr" / "videos" / f"{name}_sizes"
+    if ("/" in name or name.startswith(".")) and Path(name).is_dir():
+        folder, name = Path(name), Path(name).name.removesuffix("_sizes")
     if not folder.is_dir():
         known = ", ".join(available_videos(root)) or "none"
         raise InputError(

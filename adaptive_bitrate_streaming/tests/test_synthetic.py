@@ -61,5 +61,7 @@ def test_a_video_only_with_its_sizes_scaled(tmp_path):
     plain, big = load_video(tmp_path, "plain").sizes, load_video(tmp_path, "big").sizes
     for plain_level, big_level in zip(plain, big):
         assert big_level == pytest.approx([1.3 * size for size in plain_level], abs=2)  # both truncated
+    by_path = load_video(tmp_path / "elsewhere", str(tmp_path / "abr/videos/big_sizes"))  # a folder given as a path
+    assert (by_path.name, by_path.sizes) == ("big", big)
     result = run_script("generate_synthetic_data.py", "--data-dir", str(tmp_path), "--video-scale", "0")
     assert result.returncode == 2 and "--video-scale must be positive" in result.stderr
