@@ -91,6 +91,9 @@ def main(argv=None):
     data_root = resolve_data_root(args.data_dir)
     if args.trace_num == 0 or args.trace_num < -1:
         raise InputError(f"--trace-num must be -1 (all) or a positive number, got {args.trace_num}")
+    for flag, names in (("--trace", args.trace), ("--video", args.video)):
+        if len(set(names)) < len(names):
+            raise InputError(f"{flag} names a {flag[2:]} twice ({' '.join(names)}); name each once")
     trace_nums = {}  # per trace set
     for trace in args.trace:
         available = len(load_trace_set(data_root, trace).traces)
@@ -98,7 +101,8 @@ def main(argv=None):
     videos = {name: load_video(data_root, name) for name in args.video}
     fixed_order = args.fixed_order  # unlike run_baseline.py, using every trace does not fix the order
     output = Path(args.output) if args.output else (
-        Path("artifacts") / "exp_pools" / f"{'+'.join(args.trace)}_{'+'.join(args.video)}" / "_".join(models)
+        Path("artifacts") / "exp_pools" / f"{'+'.join(Path(t).name for t in args.trace)}_"
+        f"{'+'.join(video.name for video in videos.values())}" / "_".join(models)
         / f"seeds_{'_'.join(map(str, args.seeds))}_trace_num_{args.trace_num}_fixed_{fixed_order}")
     if output.exists():
         raise InputError(f"experience pool {output} already exists; remove it or pick another --output")

@@ -158,3 +158,6 @@ def test_a_pool_over_several_videos_plays_each_one(synthetic_data, tmp_path, sma
     assert np.array_equal(two.states[: 5 * 47], first.states[: 5 * 47])  # small_pool starts with mpc, seed 1
     assert not np.array_equal(two.states[5 * 47:], first.states[: 5 * 47])
     assert json.loads((tmp_path / "two_videos" / "metadata.json").read_text())["videos"] == ["synthetic", "pool-big"]
+    twice = run_script("generate_exp_pool.py", "--models", "mpc", "--trace", "synthetic-train", "--video", "synthetic",
+                       "synthetic", "--data-dir", str(synthetic_data), "--output", str(tmp_path / "twice"))
+    assert twice.returncode == 2 and "--video names a video twice" in twice.stderr
