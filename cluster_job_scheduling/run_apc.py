@@ -7,10 +7,17 @@ same share uniformly) and every share p of --shares, the adapted LLM scheduler a
 the test seeds together. The cluster router's threshold for p is calibrated on --calibration-seeds (the LLM
 scheduler alone plays them; about a share p of its requests score above the threshold), which must not
 overlap the test seeds; the share actually realised is reported. Share 0 is the fast scheduler alone, share
-1 the LLM alone. The cluster (--num-executors) is the policy's own. Writes curve.csv and curve.png into
---results-dir and prints the table.
+1 the LLM alone (the router makes no difference there: each is played once and shown for every router). The
+cluster (--num-executors) is the policy's own. Writes curve.csv and curve.png into --results-dir and prints
+the table.
+
+A curve on the real data takes hours, so every finished point (and the calibration) is kept in
+<results-dir>.partial/ as it finishes; a rerun with the same settings continues from there, other settings
+are refused (--overwrite starts afresh). The folder goes once the curve is written.
 """
-from dataclasses import dataclass
+import json
+import shutil
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +25,7 @@ import torch
 
 from common import settings as cli
 from common.errors import InputError, exit_on_input_error
+from common.files import atomic_write_text
 from common.settings import setting
 from plm_special.apc import ROUTERS, ClusterRouter, CollaborativeScheduler, RandomRouter, cluster_difficulty
 from plm_special.backbones import DEFAULT_PLM_DIR
@@ -73,7 +81,33 @@ class DifficultyRecorder(Scheduler):
         self.scheduler.observe(reward, env_id)
 
 
-def quality_curve(s: Settings, model, scaling, saved: dict) -> pd.DataFrame:
+class PartialCurve:
+    """The finished points of a curve (and the calibration scores) in a folder beside the results, one JSON
+    file each, so that an interrupted run continues; tied to the settings that produced them."""
+
+    def __init__(self, folder: Path, fingerprint: dict, overwrite: bool):
+        self.folder, self.fingerprint = folder, fingerprint
+        if overwrite:
+            shutil.rmtree(folder, ignore_errors=True)
+        settings_file = folder / "settings.json"
+        if settings_file.is_file() and json.loads(settings_file.read_text()) != fingerprint:
+            raise InputError(f"{folder} holds points of a curve with other settings; rerun with those, or start "
+                             "afresh", "results_dir", fixes=("overwrite",))
+
+    def get(self, name: str):
+        path = self.folder / f"{name}.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def put(self, name: str, value) -> None:
+        if not (self.folder / "settings.json").is_file():
+            atomic_write_text(self.folder / "settings.json", json.dumps(self.fingerprint, indent=1))
+        atomic_write_text(self.folder / f"{name}.json", json.dumps(value))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder)
+
+
+def quality_curve(s: Settings, model, scaling, saved: dict, partial: PartialCurve) -> pd.DataFrame:
     data_root = resolve_data_root(s.data_dir)
     make_env = make_env_factory(s, data_root)
     seeds = list(range(s.seed, s.seed + s.num_seeds))
@@ -85,21 +119,29 @@ def quality_curve(s: Settings, model, scaling, saved: dict) -> pd.DataFrame:
         return LLMScheduler(model, scaling, saved["target_return_scale"], saved["sample"], s.seed, saved.get("mode"),
                             s.num_executors)
 
-    recorder = DifficultyRecorder(llm(), s.num_executors)
-    run_episodes(make_env, recorder, s.calibration_seeds, progress=False)
+    scores = partial.get("calibration_scores")
+    if scores is None and "cluster" in s.routers:
+        recorder = DifficultyRecorder(llm(), s.num_executors)
+        run_episodes(make_env, recorder, s.calibration_seeds, progress=False)
+        scores = [float(score) for score in recorder.scores]
+        partial.put("calibration_scores", scores)
     rows = []
     for router_name in s.routers:
         for share in s.shares:
-            router = ClusterRouter(calibrate_threshold(recorder.scores, share), s.num_executors) \
-                if router_name == "cluster" else RandomRouter(share, s.seed)
-            scheduler = CollaborativeScheduler(llm(), fast(), router)
-            jct = mean_average_jct_s(run_episodes(make_env, scheduler, seeds, progress=not s.quiet))
-            rows.append({"router": router_name, "target_share": share, "llm_share": scheduler.llm_share,
-                         "avg_jct_s": jct})
-            print(f"{router_name} router, target share {share:.2f}: LLM decided {scheduler.llm_share:.3f} of "
-                  f"{scheduler.requests} requests, average JCT {jct:.3f} s")
+            name = f"share_{share:g}" if share in (0, 1) else f"{router_name}_share_{share:g}"
+            point = partial.get(name)
+            if point is None:
+                router = ClusterRouter(calibrate_threshold(scores, share), s.num_executors) \
+                    if router_name == "cluster" else RandomRouter(share, s.seed)
+                scheduler = CollaborativeScheduler(llm(), fast(), router)
+                jct = mean_average_jct_s(run_episodes(make_env, scheduler, seeds, progress=not s.quiet))
+                point = {"llm_share": scheduler.llm_share, "requests": scheduler.requests, "avg_jct_s": jct}
+                partial.put(name, point)
+            rows.append({"router": router_name, "target_share": share, "llm_share": point["llm_share"],
+                         "avg_jct_s": point["avg_jct_s"]})
+            print(f"{router_name} router, target share {share:.2f}: LLM decided {point['llm_share']:.3f} of "
+                  f"{point['requests']} requests, average JCT {point['avg_jct_s']:.3f} s")
     return pd.DataFrame(rows)
-
 
 
 @exit_on_input_error
@@ -117,11 +159,16 @@ def main(argv=None):
         Path("artifacts") / "apc" / s.dataset / s.env_folder_name()
         / f"{policy_dir.resolve().parent.name}_{s.fast_scheduler}")
     check_results_dir(output, s.overwrite)
+    fingerprint = {key: value for key, value in asdict(s).items()
+                   if key not in ("routers", "shares", "device", "results_dir", "overwrite", "quiet")}
+    partial = PartialCurve(output.with_name(output.name + ".partial"),
+                           {**fingerprint, "model_dir": str(policy_dir.resolve())}, s.overwrite)
     placement = make_placement(s.device)
     torch.manual_seed(s.seed)
     model, saved, scaling = load_for_inference(policy_dir, Path(s.plm_dir), "float32", placement)
-    curve = quality_curve(s, model, scaling, saved)
+    curve = quality_curve(s, model, scaling, saved, partial)
     write_curve(curve, output, "avg_jct_s", "average JCT (s)", s.fast_scheduler)
+    partial.remove()
     print(curve.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     print(f"written to {output}/curve.csv and curve.png")
     return curve

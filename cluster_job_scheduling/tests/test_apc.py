@@ -127,3 +127,37 @@ def test_run_apc_writes_the_curve_whose_ends_are_the_two_schedulers(tiny_plms, s
     assert again.returncode == 2 and "already holds results" in again.stderr and "--overwrite" in again.stderr
     overlap = run_script("run_apc.py", "--model-dir", str(trained), "--calibration-seeds", "2", *cluster)
     assert overlap.returncode == 2 and overlap.stderr.startswith("error: --calibration-seeds: [2] overlap")
+
+
+def test_run_apc_continues_an_interrupted_curve_and_plays_its_ends_once(tiny_plms, synthetic_data, trained, tmp_path,
+                                                                          monkeypatch):
+    arguments = ["--model-dir", str(trained), "--plm-dir", str(tiny_plms), "--shares", "0", "0.5", "1", "--quiet",
+                 "--dataset", "synthetic", "--job-arrival-cap", "12", "--data-dir", str(synthetic_data),
+                 "--seed", "1", "--num-seeds", "2"]
+    whole = run_apc.main([*arguments, "--results-dir", str(tmp_path / "whole")])
+    assert not (tmp_path / "whole.partial").exists()
+
+    played, run_episodes = [], run_apc.run_episodes
+
+    def interrupted_at_the_third(*args, **kwargs):
+        played.append(args[2])
+        if len(played) == 3:
+            raise KeyboardInterrupt
+        return run_episodes(*args, **kwargs)
+
+    monkeypatch.setattr(run_apc, "run_episodes", interrupted_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_apc.main([*arguments, "--results-dir", str(tmp_path / "resumed")])
+    partial = tmp_path / "resumed.partial"
+    assert sorted(path.name for path in partial.iterdir()) == ["calibration_scores.json", "settings.json",
+                                                               "share_0.json"]
+    other = run_script("run_apc.py", *arguments[:-1], "1", "--results-dir", str(tmp_path / "resumed"))
+    assert other.returncode == 2 and "other settings" in other.stderr and "--overwrite" in other.stderr
+
+    played.clear()
+    monkeypatch.setattr(run_apc, "run_episodes", lambda *args, **kwargs: played.append(args[2]) or
+                        run_episodes(*args, **kwargs))
+    resumed = run_apc.main([*arguments, "--results-dir", str(tmp_path / "resumed")])
+    assert len(played) == 3  # cluster 0.5, share 1 and random 0.5: the calibration and share 0 came back
+    pd.testing.assert_frame_equal(resumed, whole)
+    assert not partial.exists()
