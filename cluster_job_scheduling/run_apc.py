@@ -104,7 +104,7 @@ class PartialCurve:
         atomic_write_text(self.folder / f"{name}.json", json.dumps(value))
 
     def remove(self) -> None:
-        shutil.rmtree(self.folder)
+        shutil.rmtree(self.folder, ignore_errors=True)  # absent when no point had to be played
 
 
 def quality_curve(s: Settings, model, scaling, saved: dict, partial: PartialCurve) -> pd.DataFrame:
