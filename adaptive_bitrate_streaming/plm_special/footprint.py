@@ -89,8 +89,9 @@ def cpu_has_bfloat16_units() -> bool:
 
 
 def measured_peaks() -> str:
-    """Peak memory so far, per GPU (as PyTorch's allocator counts it) or of the process on a CPU."""
+    """Peak memory so far: the process's, and per GPU that the run used, as PyTorch's allocator counts it."""
+    peaks = [f"process {size_text(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)}"]
     if torch.cuda.is_available():
-        return ", ".join(f"cuda:{i} {size_text(torch.cuda.max_memory_allocated(i))}"
-                         for i in range(torch.cuda.device_count()))
-    return f"process {size_text(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)}"
+        peaks += [f"cuda:{i} {size_text(torch.cuda.max_memory_allocated(i))}"
+                  for i in range(torch.cuda.device_count()) if torch.cuda.max_memory_allocated(i) > 0]
+    return ", ".join(peaks)

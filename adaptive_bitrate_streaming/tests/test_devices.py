@@ -39,6 +39,20 @@ def test_llama_embeddings_go_first_and_the_final_norm_last(tiny_plms):
                           "embed_tokens": "cuda:0", "norm": "cuda:1", "rotary_emb": "cuda:1"}
 
 
+@pytest.mark.parametrize("plm_type, depth_override", [("smollm2", {"num_hidden_layers": 2}),
+                                                        ("t5-lm", {"num_layers": 1, "num_decoder_layers": 1})])
+def test_an_explicit_split_maps_the_kept_blocks_only(tiny_plms, plm_type, depth_override):
+    """The map that loading a split backbone takes, for an early exit (computed without the devices existing)."""
+    config = AutoConfig.from_pretrained(tiny_plms / plm_type / "tiny")
+    placement = Placement(torch.device("cpu"), (torch.device("cpu"), torch.device("cuda:0")))
+    device_map = placement.device_map(config, depth_override)
+    blocks = {name: device for name, device in device_map.items() if name.split(".")[-1].isdigit()}
+    if plm_type == "t5-lm":
+        assert blocks == {"encoder.block.0": "cpu", "decoder.block.0": "cuda:0"}
+    else:
+        assert blocks == {"layers.0": "cpu", "layers.1": "cuda:0"}
+
+
 def test_device_flags_say_what_is_wrong():
     assert make_placement("cpu") == Placement(torch.device("cpu"))
     assert not make_placement("cpu", "cpu", "cpu").split  # one device named three times is no split

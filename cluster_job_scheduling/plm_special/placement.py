@@ -11,6 +11,7 @@ its inputs there and, split or not, hands its hidden states back there (accelera
 block's inputs to the block's device and the backbone's output back), so between devices only the hidden
 states at a block boundary travel. Each block's keys and values stay on its own device.
 """
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -44,8 +45,11 @@ class Placement:
             return "auto"
         if not self.split:
             return str(self.device)
+        kept = copy.deepcopy(config)  # early exit: from_config hands keywords to the model, not to its config
+        for key, value in depth_override.items():
+            setattr(kept, key, value)
         with init_empty_weights():  # module names without allocating weights
-            skeleton = AutoModel.from_config(config, **depth_override)
+            skeleton = AutoModel.from_config(kept)
         return split_device_map(skeleton, [str(d) for d in self.block_devices])
 
 

@@ -77,7 +77,7 @@ class DecimaScheduler(Scheduler):
             jobs.append(int(batch.node_job[schedulable_nodes[start + index]]))
             lgprobs.append(lgprob)
             start += count
-        exec_scores = self.actor.exec_scores(batch, h_dag, h_glob, torch.tensor(jobs))
+        exec_scores = self.actor.exec_scores(batch, h_dag, h_glob, torch.tensor(jobs, device=self.device))
         actions, start = [], 0
         for i, job in enumerate(jobs):
             cap = int(batch.exec_caps[job])

@@ -40,7 +40,7 @@ class DecimaActor(nn.Module):
         """Scores of committing k + 1 executors, k < the job's cap, for each job in `jobs` (concatenated)."""
         caps = batch.exec_caps[jobs]
         repeated = torch.repeat_interleave(jobs, caps)
-        k = torch.cat([torch.arange(int(c)) for c in caps]).float() / self.num_executors
+        k = torch.cat([torch.arange(int(c), device=caps.device) for c in caps]).float() / self.num_executors
         x_dag = batch.x[batch.job_ptr[:-1][repeated], :NUM_DAG_FEATURES]
         inputs = torch.cat([x_dag, h_dag[repeated], h_glob[batch.job_obs[repeated]], k[:, None]], dim=1)
         return self.exec_policy_network.mlp_score(inputs).squeeze(-1)

@@ -93,5 +93,5 @@ def add_indices(batch) -> None:
     """Which job each node belongs to and which observation each job belongs to."""
     job_sizes = torch.diff(batch.job_ptr)
     batch.num_jobs = len(job_sizes)
-    batch.node_job = torch.repeat_interleave(torch.arange(batch.num_jobs), job_sizes)
-    batch.job_obs = torch.repeat_interleave(torch.arange(batch.num_graphs), batch.jobs_per_obs)
+    batch.node_job = torch.repeat_interleave(torch.arange(batch.num_jobs, device=job_sizes.device), job_sizes)
+    batch.job_obs = torch.repeat_interleave(torch.arange(batch.num_graphs, device=job_sizes.device), batch.jobs_per_obs)
