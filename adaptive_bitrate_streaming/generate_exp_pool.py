@@ -8,6 +8,11 @@ unlike the original, whose --seed had no effect); episodes are split into blocks
 processes run in parallel. Each block draws its delay noise and the Pensieve family's sampling
 from its own generator, seeded by (seed, block) whatever the trace set and video, so the pool does not
 depend on the number of workers.
+
+Best-of-policies pools: `--keep-best k` keeps, of the episodes that the policies played on the same trace from
+the same start with the same seed and video, only the k with the highest return (a pool better than any of
+its teachers alone); metadata.json says how many episodes each policy kept and each one's mean episode
+return on the same episodes.
 The pool is a folder (plm_special/experience.py): transitions.npz and metadata.json.
 """
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -63,6 +68,31 @@ def collect_block(model, seed, block, data_root, trace, video_name, fixed_order,
     return np.stack(states), np.array(actions), np.array(rewards), np.array(dones)
 
 
+def split_episodes(arrays: tuple) -> list[tuple]:
+    """A block's (states, actions, rewards, dones) as one such tuple per episode, in play order."""
+    ends = np.flatnonzero(arrays[3]) + 1
+    return [tuple(a[start:end] for a in arrays) for start, end in zip([0, *ends[:-1]], ends)]
+
+
+def keep_best(results: dict, models: list[str], k: int) -> tuple[dict, dict]:
+    """Of the episodes the models played on the same (seed, trace set, video, block, episode), keep the k with
+    the highest return (ties: the earlier model). Returns the kept episodes per job and statistics."""
+    episodes = {job: split_episodes(arrays) for job, arrays in results.items()}
+    kept = {job: [] for job in results}
+    counts, returns = dict.fromkeys(models, 0), {m: [] for m in models}
+    for group in sorted({job[1:] for job in results}):
+        for index in range(len(episodes[(models[0], *group)])):
+            candidates = [(model, episodes[(model, *group)][index]) for model in models]
+            for model, episode in candidates:
+                returns[model].append(float(episode[2].sum()))
+            best = sorted(candidates, key=lambda c: -float(c[1][2].sum()))[:k]
+            for model, episode in best:
+                kept[(model, *group)].append(episode)
+                counts[model] += 1
+    kept = {job: tuple(np.concatenate(parts) for parts in zip(*eps)) for job, eps in kept.items() if eps}
+    return kept, {"kept_episodes": counts, "mean_episode_return": {m: float(np.mean(r)) for m, r in returns.items()}}
+
+
 @dataclass
 class Settings:
     models: list[str] | None = setting(None, "conventional policies whose experience fills the pool, space- or "
@@ -77,6 +107,8 @@ class Settings:
     deterministic: bool = setting(False, "Pensieve family: take the most likely action, not a sampled one")
     workers: int = setting(2, "parallel processes (blocks of 10 traces each)", minimum=1)
     data_dir: str | None = setting(None, "data root (default: $TRAILBLAZER_DATA, else the repository's data/)")
+    keep_best: int | None = setting(None, "keep only the k best episodes (by return) of those the policies played "
+                                          "on the same trace, start, seed and video (default: keep all)", minimum=1)
     output: str | None = setting(None, "pool folder (default: artifacts/exp_pools/...)")
     cuda_id: int | None = setting(None, "accepted for compatibility (the pool is collected on the CPU)")
 
@@ -119,17 +151,24 @@ def main(argv=None):
         for future in as_completed(futures):
             results[futures[future]] = future.result()
             bar.update(len(results[futures[future]][3].nonzero()[0]))
-    states, actions, rewards, dones = (np.concatenate([results[job][i] for job in jobs]) for i in range(4))
+    best = {}
+    if args.keep_best:
+        results, best = keep_best(results, models, args.keep_best)
+    states, actions, rewards, dones = (np.concatenate([results[job][i] for job in jobs if job in results])
+                                       for i in range(4))
     pool = ExperiencePool(states, actions, rewards, dones, metadata={
         "source_policies": models, "trace_sets": args.trace, "videos": args.video, "trace_nums": trace_nums,
         "fixed_order": fixed_order, "seeds": args.seeds, "deterministic": args.deterministic,
-        "data_root": str(data_root),
+        "keep_best": args.keep_best, **best, "data_root": str(data_root),
     })
     pool.save(output)
     stats = pool.statistics()
     print(f"pool {output}: {stats['num_transitions']} transitions, {stats['num_episodes']} episodes, "
           f"reward {stats['reward_min']:.3f}..{stats['reward_max']:.3f}, "
           f"mean episode return {stats['episode_return_mean']:.3f}")
+    if best:
+        print(f"kept the best {args.keep_best} of {len(models)} per episode: " + ", ".join(
+            f"{m} {best['kept_episodes'][m]} (alone {best['mean_episode_return'][m]:.3f})" for m in models))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,27 @@ def test_generation_is_deterministic_and_independent_of_workers(synthetic_data, 
     assert not np.array_equal(first.rewards[: 5 * 47], first.rewards[5 * 47: 10 * 47])
 
 
+def test_a_best_of_policies_pool_keeps_the_best_episode_of_each_trace(synthetic_data, tmp_path, small_pool):
+    """--keep-best 1: of MPC's and BBA's episodes on the same trace, start, seed and video, the one with the
+    higher return, unchanged (small_pool holds both in full, from the same seeded generators)."""
+    result = run_script("generate_exp_pool.py", "--models", "mpc", "bba", "--trace", "synthetic-train", "--video",
+                        "synthetic", "--data-dir", str(synthetic_data), "--seeds", "1", "2", "--trace-num", "5",
+                        "--keep-best", "1", "--output", str(tmp_path / "best"))
+    assert result.returncode == 0, result.stderr
+    full, best = load_pool(small_pool), load_pool(tmp_path / "best")
+    episode_returns = [float(full.rewards[e].sum()) for e in full.episodes()]  # mpc s1, mpc s2, bba s1, bba s2
+    mpc, bba = episode_returns[:10], episode_returns[10:]
+    assert mpc != bba
+    kept = sorted(float(best.rewards[e].sum()) for e in best.episodes())
+    assert kept == pytest.approx(sorted(max(a, b) for a, b in zip(mpc, bba)))
+    metadata = json.loads((tmp_path / "best" / "metadata.json").read_text())
+    wins = sum(a >= b for a, b in zip(mpc, bba))
+    assert metadata["keep_best"] == 1 and metadata["kept_episodes"] == {"mpc": wins, "bba": 10 - wins}
+    assert metadata["mean_episode_return"]["bba"] == pytest.approx(np.mean(bba))
+    assert metadata["statistics"]["episode_return_mean"] >= max(np.mean(mpc), np.mean(bba))
+    assert "kept the best 1 of 2 per episode" in result.stdout
+
+
 def test_existing_pool_is_never_overwritten(synthetic_data, small_pool):
     before = (small_pool / "transitions.npz").read_bytes()
     result = run_script("generate_exp_pool.py", "--models", "bba", "--trace", "synthetic-train", "--video",
