@@ -12,8 +12,8 @@ from .return_scaling import ReturnScaling
 class ExperienceDataset(torch.utils.data.Dataset):
     """One item per episode: states (T, 6, 6), actions (T,), returns-to-go (T,), timesteps 0..T-1."""
 
-    def __init__(self, pool: ExperiencePool, gamma: float, scale: float):
-        self.scaling = ReturnScaling(float(pool.rewards.min()), float(pool.rewards.max()), gamma, scale)
+    def __init__(self, pool: ExperiencePool, gamma: float, scale: float, unit: float = 0.0):
+        self.scaling = ReturnScaling(float(pool.rewards.min()), float(pool.rewards.max()), gamma, scale, unit=unit)
         normalized = self.scaling.normalize(pool.rewards)
         self.episodes = []
         for episode in pool.episodes():
@@ -24,7 +24,7 @@ class ExperienceDataset(torch.utils.data.Dataset):
                 "returns": torch.from_numpy(returns.astype(np.float32)),
                 "timesteps": torch.arange(episode.stop - episode.start),
             })
-        self.scaling.max_return = max(float(e["returns"].max()) for e in self.episodes)
+        self.scaling.max_return = max(float(e["returns"][0]) for e in self.episodes)
         self.max_timestep = max(len(e["actions"]) for e in self.episodes) - 1
 
     def __len__(self) -> int:

@@ -85,6 +85,20 @@ def test_returns_to_go_and_reward_normalisation():
     assert scaling.process_reward(0.0) == pytest.approx(0.05)
 
 
+def test_returns_in_a_unit_keep_the_rewards_sign_and_proportions(small_pool):
+    """--return-unit u: r~ = r / u, unclipped, so a return to go is the rest of the episode's reward in units of u;
+    the test target starts at the best episode start's return."""
+    scaling = ReturnScaling(reward_min=-10.0, reward_max=10.0, gamma=1.0, scale=10, unit=2.0)
+    assert scaling.normalize(np.array([10.0, -30.0])).tolist() == [5.0, -15.0]
+    assert scaling.process_reward(-4.0) == pytest.approx(-0.2)
+    pool = load_pool(small_pool)
+    dataset = ExperienceDataset(pool, gamma=1.0, scale=10, unit=2.0)
+    starts = [float(pool.rewards[e].sum()) / 2.0 / 10 for e in pool.episodes()]
+    assert [float(e["returns"][0]) for e in dataset.episodes] == pytest.approx(starts, rel=1e-5)
+    assert dataset.scaling.max_return == pytest.approx(max(starts), rel=1e-5)
+    assert dataset.scaling.to_dict()["unit"] == 2.0
+
+
 def test_dataset_episodes_never_straddle(small_pool):
     dataset = ExperienceDataset(load_pool(small_pool), gamma=1.0, scale=1000)
     assert len(dataset) == 20

@@ -11,9 +11,9 @@ from .return_scaling import ReturnScaling
 class WindowDataset(torch.utils.data.Dataset):
     """Windows of up to K decisions starting every `sample_step` decisions; they never cross episodes."""
 
-    def __init__(self, pool: SchedulingPool, K: int, sample_step: int, gamma: float, scale: float):
+    def __init__(self, pool: SchedulingPool, K: int, sample_step: int, gamma: float, scale: float, unit: float = 0.0):
         rewards = pool.arrays["rewards"]
-        self.scaling = ReturnScaling(float(rewards.min()), float(rewards.max()), gamma, scale)
+        self.scaling = ReturnScaling(float(rewards.min()), float(rewards.max()), gamma, scale, unit=unit)
         self.pool = pool
         self.returns = np.zeros(len(pool), dtype=np.float32)
         self.timesteps = np.zeros(len(pool), dtype=np.int64)
@@ -22,7 +22,7 @@ class WindowDataset(torch.utils.data.Dataset):
             self.returns[episode] = self.scaling.returns_to_go(self.scaling.normalize(rewards[episode]))
             self.timesteps[episode] = np.arange(episode.stop - episode.start)
             self.windows += [(s, min(s + K, episode.stop)) for s in range(episode.start, episode.stop, sample_step)]
-        self.scaling.max_return = float(self.returns.max())
+        self.scaling.max_return = max(float(self.returns[episode.start]) for episode in pool.episodes())
         self.max_timestep = int(self.timesteps.max())
         self.graphs = {}
 

@@ -7,18 +7,22 @@ import numpy as np
 
 @dataclass
 class ReturnScaling:
-    """r~ = (clip(r, min, max) - min) / (max - min) with the pool's min and max reward; RTG_t =
+    """r~ = (clip(r, min, max) - min) / (max - min) with the pool's min and max reward (the original's), or
+    r~ = r / unit when a unit is given (the returns then keep the rewards' sign and proportions); RTG_t =
     sum_k gamma^(k-t) r~_k / scale over the rest of the episode. At test time the target starts at
-    `max_return` (the pool's largest RTG) times the target-return scale and drops by r~ / scale after every
-    decision."""
+    `max_return` (the pool's largest RTG at an episode's start) times the target-return scale and drops by
+    r~ / scale after every decision."""
 
     reward_min: float
     reward_max: float
     gamma: float
     scale: float
     max_return: float = 0.0
+    unit: float = 0.0  # 0: min-max normalisation
 
     def normalize(self, rewards):
+        if self.unit:
+            return np.asarray(rewards, dtype=np.float64) / self.unit
         span = self.reward_max - self.reward_min or 1.0
         return (np.clip(rewards, self.reward_min, self.reward_max) - self.reward_min) / span
 

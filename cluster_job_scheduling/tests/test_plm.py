@@ -8,6 +8,7 @@ import torch
 import run_plm
 from conftest import TREE, assert_one_line_error, run_script
 from plm_special.backbones import load_backbone
+from plm_special.dataset import WindowDataset
 from plm_special.return_scaling import ReturnScaling
 from plm_special.experience import load_pool
 from plm_special.llm_scheduler import LLMScheduler
@@ -130,6 +131,20 @@ def test_pool_round_trip(small_pool):
     assert graph.x.shape[1] == 5 and graph.stage_mask.sum() > pool.arrays["stage_choice"][5]
     assert graph.exec_caps[pool.arrays["job_choice"][5]] > pool.arrays["exec_choice"][5]
     assert pool.arrays["dones"].sum() == len(pool.episodes())
+
+
+def test_returns_in_job_time_carry_the_episode_s_job_time(small_pool):
+    """--return-unit 1000: a return to go is minus the job time (s) still to accumulate in the episode / scale,
+    and the test target is the best episode start's (min-max returns count mostly the decisions left)."""
+    pool = load_pool(small_pool)
+    rewards = pool.arrays["rewards"]
+    dataset = WindowDataset(pool, K=4, sample_step=4, gamma=1.0, scale=10, unit=1000.0)
+    starts = [float(rewards[e].sum()) / 1000.0 / 10 for e in pool.episodes()]
+    assert [float(dataset.returns[e.start]) for e in pool.episodes()] == pytest.approx(starts, rel=1e-5)
+    assert dataset.scaling.max_return == pytest.approx(max(starts), rel=1e-5) and max(starts) < 0
+    first = pool.episodes()[0]
+    assert all(np.diff(dataset.returns[first]) >= 0)  # job time only accumulates
+    assert dataset.scaling.process_reward(-2000.0) == pytest.approx(-0.2)
 
 
 def common(tiny_plms, synthetic_data):
