@@ -82,12 +82,11 @@ def keep_best(results: dict, models: list[str], k: int) -> tuple[dict, dict]:
     counts, returns = dict.fromkeys(models, 0), {m: [] for m in models}
     for group in sorted({job[1:] for job in results}):
         for index in range(len(episodes[(models[0], *group)])):
-            candidates = [(model, episodes[(model, *group)][index]) for model in models]
-            for model, episode in candidates:
-                returns[model].append(float(episode[2].sum()))
-            best = sorted(candidates, key=lambda c: -float(c[1][2].sum()))[:k]
-            for model, episode in best:
-                kept[(model, *group)].append(episode)
+            candidates = [(float(episodes[(m, *group)][index][2].sum()), m) for m in models]
+            for episode_return, model in candidates:
+                returns[model].append(episode_return)
+            for _, model in sorted(candidates, key=lambda c: -c[0])[:k]:
+                kept[(model, *group)].append(episodes[(model, *group)][index])
                 counts[model] += 1
     kept = {job: tuple(np.concatenate(parts) for parts in zip(*eps)) for job, eps in kept.items() if eps}
     return kept, {"kept_episodes": counts, "mean_episode_return": {m: float(np.mean(r)) for m, r in returns.items()}}
