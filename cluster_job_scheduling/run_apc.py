@@ -3,10 +3,12 @@
     python run_apc.py --model-dir artifacts/tpch_smollm2/run --fast-scheduler fair --seed 1 --num-seeds 5
 
 For every router (`cluster`: the difficulty score of plm_special/apc.py above a threshold; `random`: the
-same share uniformly) and every share p of --shares, the adapted LLM scheduler and the fast scheduler play
-the test seeds together. The cluster router's threshold for p is calibrated on --calibration-seeds (the LLM
-scheduler alone plays them; about a share p of its requests score above the threshold), which must not
-overlap the test seeds; the share actually realised is reported. Share 0 is the fast scheduler alone, share
+same share uniformly; `learned`: plm_special/learned_router.py, where the LLM would choose another stage than
+the fast scheduler) and every share p of --shares, the adapted LLM scheduler and the fast scheduler play
+the test seeds together. The thresholds for p are calibrated on --calibration-seeds (the LLM scheduler plays
+them alone, the fast scheduler deciding the same requests beside it; about a share p of its requests score
+above the threshold; the learned router is fitted there), which must not overlap the test seeds; the share
+actually realised is reported. Share 0 is the fast scheduler alone, share
 1 the LLM alone (the router makes no difference there: each is played once and shown for every router). The
 cluster (--num-executors) is the policy's own. Writes curve.csv and curve.png into --results-dir and prints
 the table.
@@ -20,6 +22,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -27,15 +30,15 @@ from common import settings as cli
 from common.errors import InputError, exit_on_input_error
 from common.files import atomic_write_text
 from common.settings import setting
-from plm_special.apc import ROUTERS, ClusterRouter, CollaborativeScheduler, RandomRouter, cluster_difficulty
+from plm_special.apc import ROUTERS, ClusterRouter, CollaborativeScheduler, RandomRouter
 from plm_special.backbones import DEFAULT_PLM_DIR
 from plm_special.checkpoint import policy_folder, read_settings
 from plm_special.inference import load_for_inference
+from plm_special.learned_router import DisagreementRecorder, LearnedRouter, fit_disagreement_model
 from plm_special.llm_scheduler import LLMScheduler
 from plm_special.placement import make_placement
 from plm_special.routing import calibrate_threshold, write_curve
 from schedulers import make_scheduler
-from schedulers.scheduler import Scheduler
 from spark_sched_sim.datasets import resolve_data_root
 from spark_sched_sim.env_settings import EnvSettings, make_env_factory
 from spark_sched_sim.evaluation import run_episodes
@@ -53,8 +56,8 @@ class Settings(EnvSettings):
                                                 "(default: the original model.pt)")
     routers: list[str] = setting(ROUTERS, "routers to compare", choices=ROUTERS)
     shares: list[float] = setting([0.0, 0.1, 0.2, 0.5, 0.8, 1.0], "target shares of requests sent to the LLM")
-    calibration_seeds: list[int] = setting([1001, 1002], "episodes the cluster router's thresholds are "
-                                                         "calibrated on")
+    calibration_seeds: list[int] = setting([1001, 1002], "episodes the routers are fitted and calibrated "
+                                                         "on")
     seed: int = setting(1, "first test seed (the environment's, the random router's and the schedulers')")
     num_seeds: int = setting(5, "test episodes: seeds --seed, --seed + 1, ...", minimum=1)
     plm_dir: str = setting(str(DEFAULT_PLM_DIR), "where the <plm-type>/<plm-size>/ folders live")
@@ -62,23 +65,6 @@ class Settings(EnvSettings):
     results_dir: str | None = setting(None, "where curve.csv and curve.png go (default: artifacts/apc/...)")
     overwrite: bool = setting(False, "replace an existing results folder")
     quiet: bool = setting(False, "no progress bars")
-
-
-class DifficultyRecorder(Scheduler):
-    """Passes a scheduler's decisions through and records the difficulty score of every request."""
-
-    def __init__(self, scheduler: Scheduler, num_executors: int):
-        self.scheduler, self.name, self.num_executors, self.scores = scheduler, scheduler.name, num_executors, []
-
-    def reset(self, env_id=0):
-        self.scheduler.reset(env_id)
-
-    def act(self, observation, env_id=0):
-        self.scores.append(cluster_difficulty(observation, self.num_executors))
-        return self.scheduler.act(observation, env_id)
-
-    def observe(self, reward, env_id=0):
-        self.scheduler.observe(reward, env_id)
 
 
 class PartialCurve:
@@ -119,20 +105,31 @@ def quality_curve(s: Settings, model, scaling, saved: dict, partial: PartialCurv
         return LLMScheduler(model, scaling, saved["target_return_scale"], saved["sample"], s.seed, saved.get("mode"),
                             s.num_executors)
 
-    scores = partial.get("calibration_scores")
-    if scores is None and "cluster" in s.routers:
-        recorder = DifficultyRecorder(llm(), s.num_executors)
+    calibration = partial.get("calibration")
+    if calibration is None:
+        recorder = DisagreementRecorder(llm(), fast(), s.num_executors)
         run_episodes(make_env, recorder, s.calibration_seeds, progress=False)
-        scores = [float(score) for score in recorder.scores]
-        partial.put("calibration_scores", scores)
+        calibration = {"cluster_scores": [float(x) for x in recorder.cluster_scores],
+                       "features": [row.tolist() for row in recorder.features], "disagree": recorder.disagree}
+        partial.put("calibration", calibration)
+    if "learned" in s.routers:
+        disagreement_model, learned_scores = fit_disagreement_model(
+            np.array(calibration["features"]), np.array(calibration["disagree"]), s.num_executors, s.seed)
+        print(f"learned router: the LLM and {s.fast_scheduler} choose different stages on "
+              f"{np.mean(calibration['disagree']):.3f} of the {len(learned_scores)} requests of seeds "
+              f"{s.calibration_seeds}", flush=True)
     rows = []
     for router_name in s.routers:
         for share in s.shares:
             name = f"share_{share:g}" if share in (0, 1) else f"{router_name}_share_{share:g}"
             point = partial.get(name)
             if point is None:
-                router = ClusterRouter(calibrate_threshold(scores, share), s.num_executors) \
-                    if router_name == "cluster" else RandomRouter(share, s.seed)
+                if router_name == "cluster":
+                    router = ClusterRouter(calibrate_threshold(calibration["cluster_scores"], share), s.num_executors)
+                elif router_name == "learned":
+                    router = LearnedRouter(disagreement_model, calibrate_threshold(learned_scores, share))
+                else:
+                    router = RandomRouter(share, s.seed)
                 scheduler = CollaborativeScheduler(llm(), fast(), router)
                 jct = mean_average_jct_s(run_episodes(make_env, scheduler, seeds, progress=not s.quiet))
                 point = {"llm_share": scheduler.llm_share, "requests": scheduler.requests, "avg_jct_s": jct}

@@ -1,19 +1,17 @@
 """APC's learned router: sends a request to the LLM where the LLM would decide otherwise than the fast policy.
 
 On the calibration set the LLM streams alone while the fast policy decides every request beside it; a small
-network (`DisagreementModel`: the 6x6 state and the current bitrate, one-hot, through one hidden layer of 32)
+network (plm_special/routing.py `DisagreementModel`; features: the 6x6 state and the current bitrate, one-hot)
 learns the probability that the two decisions differ. The router sends the requests with the highest
 probability (a threshold calibrated as the network router's): where following the fast policy would most
 likely change the episode. With `hold` as the partner, that is where the LLM would switch bitrate.
 """
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from torch import nn
 
 from abr_sim.constants import BITRATE_LEVELS
 from abr_sim.evaluation import run_episodes
@@ -22,6 +20,7 @@ from abr_sim.simulator import episode_schedule
 from common.errors import InputError
 
 from .apc import ScoreRouter
+from .routing import DisagreementModel, disagreement_network, fit_disagreement
 
 
 def router_features(observation) -> np.ndarray:
@@ -50,42 +49,16 @@ class DisagreementRecorder(Policy):
         return actions
 
 
-@dataclass
-class DisagreementModel:
-    network: nn.Module
-    mean: np.ndarray
-    std: np.ndarray
-
-    def __call__(self, observation) -> float:
-        """The probability that the LLM decides otherwise than the fast policy."""
-        x = torch.from_numpy(((router_features(observation) - self.mean) / self.std).astype(np.float32))
-        with torch.no_grad():
-            return float(torch.sigmoid(self.network(x[None]))[0, 0])
-
-
 def fit_disagreement_model(llm: Policy, fast: Policy, trace_set, video, num_clients: int, seed: int,
                            steps: int = 500) -> tuple[DisagreementModel, list[float], float]:
-    """The model fitted on the calibration set's requests (full-batch Adam, seeded), its scores of those
-    requests, and the share of them on which the two policies disagree."""
+    """The model fitted on the calibration set's requests, its scores of those requests, and the share of
+    them on which the two policies disagree."""
     recorder = DisagreementRecorder(llm, fast)
     run_episodes(recorder, trace_set, video, episode_schedule(trace_set, True, len(trace_set.traces)), None,
                  num_clients, progress=False)
-    features, labels = np.stack(recorder.features), np.asarray(recorder.disagree, dtype=np.float32)
-    mean, std = features.mean(axis=0), features.std(axis=0) + 1e-6
-    x = torch.from_numpy(((features - mean) / std).astype(np.float32))
-    y = torch.from_numpy(labels)[:, None]
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    network = nn.Sequential(nn.Linear(x.shape[1], 32), nn.ReLU(), nn.Linear(32, 1))
-    torch.random.set_rng_state(generator_state)
-    optimizer = torch.optim.Adam(network.parameters(), lr=1e-2, weight_decay=1e-3)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        nn.functional.binary_cross_entropy_with_logits(network(x), y).backward()
-        optimizer.step()
-    with torch.no_grad():
-        scores = torch.sigmoid(network(x))[:, 0].tolist()
-    return DisagreementModel(network.eval(), mean, std), scores, float(labels.mean())
+    labels = np.asarray(recorder.disagree)
+    model, scores = fit_disagreement(router_features, np.stack(recorder.features), labels, seed, steps)
+    return model, scores, float(labels.mean())
 
 
 def save_disagreement_model(model: DisagreementModel, path: Path) -> None:
@@ -99,12 +72,12 @@ def save_disagreement_model(model: DisagreementModel, path: Path) -> None:
 def load_disagreement_model(path: Path) -> DisagreementModel:
     try:
         tensors = load_file(path)
-        network = nn.Sequential(nn.Linear(tensors["mean"].shape[0], 32), nn.ReLU(), nn.Linear(32, 1))
+        network = disagreement_network(tensors["mean"].shape[0])
         network.load_state_dict({k.removeprefix("network."): v for k, v in tensors.items() if k.startswith("network.")})
     except (OSError, KeyError, RuntimeError, SafetensorError) as error:
         raise InputError(f"{path} is not a learned router that serve_policy.py --save-router wrote "
                          f"({str(error).splitlines()[0]})", "learned_router") from None
-    return DisagreementModel(network.eval(), tensors["mean"].numpy(), tensors["std"].numpy())
+    return DisagreementModel(network.eval(), tensors["mean"].numpy(), tensors["std"].numpy(), router_features)
 
 
 class LearnedRouter(ScoreRouter):

@@ -8,39 +8,55 @@ sends the difficult ones to the LLM scheduler, the rest to a fast scheduler (Fai
     scarcity     1 - free executors / executors
 summed with equal weights. `ClusterRouter` sends a request to the LLM when its score exceeds a threshold
 (plm_special/routing.py calibrates it so that about a share p of a calibration run's requests exceed it);
-`RandomRouter` sends the same share uniformly at random.
+`RandomRouter` sends the same share uniformly at random; `LearnedRouter` (plm_special/learned_router.py)
+scores a request by the probability that the LLM would choose another stage than the fast scheduler.
 
 `CollaborativeScheduler` is a Scheduler like any other: the fast scheduler decides every request (so that
 its own state follows the whole episode) and its answer is taken unless the router picks the LLM; the
 decisions the fast scheduler took enter the LLM's context (LLMScheduler.follow).
 """
+from functools import partial
+
 import numpy as np
 
 from schedulers.scheduler import Scheduler
 
 from .llm_scheduler import LLMScheduler
 
-ROUTERS = ["cluster", "random"]
+ROUTERS = ["cluster", "random", "learned"]  # learned: plm_special/learned_router.py
 
 
-def cluster_difficulty(observation: dict, num_executors: int) -> float:
+def cluster_terms(observation: dict, num_executors: int) -> tuple[float, float, float, float]:
+    """choice, contention, queueing, scarcity (see above)."""
     nodes = observation["dag_batch"].nodes
     schedulable = int(nodes[:, 2].sum())
     active_jobs = len(observation["dag_ptr"]) - 1
-    return (float(np.log(max(1, schedulable))) + active_jobs / num_executors
-            + float(nodes[:, 0].sum()) / (10.0 * num_executors)
-            + 1.0 - observation["num_committable_execs"] / num_executors)
+    return (float(np.log(max(1, schedulable))), active_jobs / num_executors,
+            float(nodes[:, 0].sum()) / (10.0 * num_executors),
+            1.0 - observation["num_committable_execs"] / num_executors)
 
 
+def cluster_difficulty(observation: dict, num_executors: int) -> float:
+    return sum(cluster_terms(observation, num_executors))
 
-class ClusterRouter:
+
+class ScoreRouter:
+    """Sends a request to the LLM when its score (higher = the LLM is more needed) exceeds a threshold."""
+
+    name = "score"
+
+    def __init__(self, score, threshold: float):
+        self.score, self.threshold = score, threshold
+
+    def to_llm(self, observation: dict) -> bool:
+        return self.score(observation) > self.threshold
+
+
+class ClusterRouter(ScoreRouter):
     name = "cluster"
 
     def __init__(self, threshold: float, num_executors: int):
-        self.threshold, self.num_executors = threshold, num_executors
-
-    def to_llm(self, observation: dict) -> bool:
-        return cluster_difficulty(observation, self.num_executors) > self.threshold
+        super().__init__(partial(cluster_difficulty, num_executors=num_executors), threshold)
 
 
 class RandomRouter:

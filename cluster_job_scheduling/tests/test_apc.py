@@ -9,7 +9,8 @@ import run_apc
 import run_baseline
 import run_plm
 from conftest import run_script
-from plm_special.apc import ClusterRouter, CollaborativeScheduler, RandomRouter
+from plm_special.apc import ClusterRouter, CollaborativeScheduler, RandomRouter, cluster_difficulty
+from plm_special.learned_router import DisagreementRecorder, LearnedRouter, fit_disagreement_model
 from plm_special.llm_scheduler import LLMScheduler
 from plm_special.routing import calibrate_threshold
 from schedulers.heuristics import RoundRobin
@@ -104,19 +105,51 @@ def trained(tiny_plms, synthetic_data, small_pool, tmp_path_factory):
     return model_dir
 
 
+def test_the_learned_router_ranks_where_the_llm_would_choose_another_stage(tiny_plms, synthetic_data):
+    """Labels: another stage than the fast scheduler's (Fair, which declines when every job is at its cap); the
+    fitted model scores the disagreements above the agreements of the run it was fitted on, and as a router it
+    sends the requests scoring above its threshold."""
+    model = tiny_policy(tiny_plms, "llama")
+    env = SparkSchedSimEnv(load_dataset(synthetic_data, "synthetic"), num_executors=10, job_arrival_cap=8)
+    recorder = DisagreementRecorder(LLMScheduler(model, SCALING), RoundRobin(10, fair=True), 10)
+    expected = []
+    for seed in (3, 4, 5):
+        recorder.reset()
+        observation, _ = env.reset(seed=seed)
+        done = False
+        while not done:
+            fair_stage = RoundRobin(10, fair=True).act(observation)["stage_idx"]
+            action = recorder.act(observation)
+            expected.append(float(fair_stage != action["stage_idx"]))
+            observation, reward, done, _, _ = env.step(action)
+            recorder.observe(reward)
+    labels = np.array(recorder.disagree)
+    assert list(labels) == expected and len(labels) > 100 and 0.1 < labels.mean() < 0.9
+    assert recorder.cluster_scores[0] == pytest.approx(cluster_difficulty(env.reset(seed=3)[0], 10))
+
+    disagreement_model, scores = fit_disagreement_model(np.stack(recorder.features), labels, 10, seed=0)
+    scores = np.array(scores)
+    auc = np.mean(scores[labels == 1][:, None] > scores[labels == 0][None, :])
+    assert auc > 0.75, auc
+    observation = env.reset(seed=3)[0]
+    assert disagreement_model(observation) == pytest.approx(scores[0], abs=1e-6)
+    assert LearnedRouter(disagreement_model, scores[0] - 1e-3).to_llm(observation)
+    assert not LearnedRouter(disagreement_model, scores[0] + 1e-3).to_llm(observation)
+
+
 def test_run_apc_writes_the_curve_whose_ends_are_the_two_schedulers(tiny_plms, synthetic_data, trained, tmp_path):
     cluster = ["--dataset", "synthetic", "--job-arrival-cap", "12", "--data-dir", str(synthetic_data),
                "--seed", "1", "--num-seeds", "2"]
     curve = run_apc.main(["--model-dir", str(trained), "--plm-dir", str(tiny_plms), "--shares", "0", "0.5", "1",
                           "--results-dir", str(tmp_path / "apc"), "--quiet", *cluster])
-    assert list(curve["router"]) == ["cluster"] * 3 + ["random"] * 3
+    assert list(curve["router"]) == ["cluster"] * 3 + ["random"] * 3 + ["learned"] * 3
     assert np.allclose(pd.read_csv(tmp_path / "apc" / "curve.csv")["avg_jct_s"], curve["avg_jct_s"])
     assert (tmp_path / "apc" / "curve.png").stat().st_size > 0
     fair = run_baseline.main(["--sched", "fair", "--num-executors", "10", "--results-dir", str(tmp_path / "fair"),
                               "--quiet", *cluster])
     llm = run_plm.main(["--test", "--model-dir", str(trained), "--plm-dir", str(tiny_plms), "--results-dir",
                         str(tmp_path / "llm"), *cluster])
-    for router in ("cluster", "random"):
+    for router in ("cluster", "random", "learned"):
         points = curve[curve["router"] == router].set_index("target_share")
         assert points.loc[0.0, "llm_share"] == 0 and points.loc[0.0, "avg_jct_s"] == pytest.approx(fair["avg_jct_s"])
         assert points.loc[1.0, "llm_share"] == 1 and points.loc[1.0, "avg_jct_s"] == pytest.approx(llm["avg_jct_s"])
@@ -149,8 +182,7 @@ def test_run_apc_continues_an_interrupted_curve_and_plays_its_ends_once(tiny_plm
     with pytest.raises(KeyboardInterrupt):
         run_apc.main([*arguments, "--results-dir", str(tmp_path / "resumed")])
     partial = tmp_path / "resumed.partial"
-    assert sorted(path.name for path in partial.iterdir()) == ["calibration_scores.json", "settings.json",
-                                                               "share_0.json"]
+    assert sorted(path.name for path in partial.iterdir()) == ["calibration.json", "settings.json", "share_0.json"]
     other = run_script("run_apc.py", *arguments[:-1], "1", "--results-dir", str(tmp_path / "resumed"))
     assert other.returncode == 2 and "other settings" in other.stderr and "--overwrite" in other.stderr
 
@@ -158,6 +190,6 @@ def test_run_apc_continues_an_interrupted_curve_and_plays_its_ends_once(tiny_plm
     monkeypatch.setattr(run_apc, "run_episodes", lambda *args, **kwargs: played.append(args[2]) or
                         run_episodes(*args, **kwargs))
     resumed = run_apc.main([*arguments, "--results-dir", str(tmp_path / "resumed")])
-    assert len(played) == 3  # cluster 0.5, share 1 and random 0.5: the calibration and share 0 came back
+    assert len(played) == 4  # cluster 0.5, share 1, random 0.5, learned 0.5: the calibration and share 0 came back
     pd.testing.assert_frame_equal(resumed, whole)
     assert not partial.exists()
