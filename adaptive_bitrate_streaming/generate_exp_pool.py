@@ -9,6 +9,9 @@ processes run in parallel. Each block draws its delay noise and the Pensieve fam
 from its own generator, seeded by (seed, block) whatever the trace set and video, so the pool does not
 depend on the number of workers.
 
+Teachers per environment: `--trace-models TRACE=POLICY[,POLICY]` lets other policies than --models stream a
+trace set (e.g. the policy that does best on it), so that the pool shows each environment its best teacher.
+
 Best-of-policies pools: `--keep-best k` keeps, of the episodes that the policies played on the same trace from
 the same start with the same seed and video, only the k with the highest return (a pool better than any of
 its teachers alone); metadata.json says how many episodes each policy kept and each one's mean episode
@@ -76,20 +79,22 @@ def split_episodes(arrays: tuple) -> list[tuple]:
 
 def keep_best(results: dict, models: list[str], k: int) -> tuple[dict, dict]:
     """Of the episodes the models played on the same (seed, trace set, video, block, episode), keep the k with
-    the highest return (ties: the earlier model). Returns the kept episodes per job and statistics."""
+    the highest return (ties: the earlier model in `models`). Returns the kept episodes per job and statistics."""
     episodes = {job: split_episodes(arrays) for job, arrays in results.items()}
     kept = {job: [] for job in results}
     counts, returns = dict.fromkeys(models, 0), {m: [] for m in models}
     for group in sorted({job[1:] for job in results}):
-        for index in range(len(episodes[(models[0], *group)])):
-            candidates = [(float(episodes[(m, *group)][index][2].sum()), m) for m in models]
+        present = [m for m in models if (m, *group) in episodes]  # --trace-models: the trace set's own
+        for index in range(len(episodes[(present[0], *group)])):
+            candidates = [(float(episodes[(m, *group)][index][2].sum()), m) for m in present]
             for episode_return, model in candidates:
                 returns[model].append(episode_return)
             for _, model in sorted(candidates, key=lambda c: -c[0])[:k]:
                 kept[(model, *group)].append(episodes[(model, *group)][index])
                 counts[model] += 1
     kept = {job: tuple(np.concatenate(parts) for parts in zip(*eps)) for job, eps in kept.items() if eps}
-    return kept, {"kept_episodes": counts, "mean_episode_return": {m: float(np.mean(r)) for m, r in returns.items()}}
+    return kept, {"kept_episodes": counts,
+                  "mean_episode_return": {m: float(np.mean(r)) for m, r in returns.items() if r}}
 
 
 @dataclass
@@ -97,6 +102,8 @@ class Settings:
     models: list[str] | None = setting(None, "conventional policies whose experience fills the pool, space- or "
                                              f"comma-separated: {', '.join(BASELINES)}", required=True)
     trace: list[str] | None = setting(None, "trace sets the policies stream, e.g. fcc-train", required=True)
+    trace_models: list[str] | None = setting(None, "TRACE=POLICY[,POLICY]: the policies that stream that trace set "
+                                                   "(one of --trace) instead of --models")
     video: list[str] | None = setting(None, "videos they stream (each over every trace set), e.g. video1",
                                       required=True)
     trace_num: int = setting(-1, "traces per (policy, seed, trace set, video); -1 = all")
@@ -116,8 +123,17 @@ class Settings:
 def main(argv=None):
     args, _ = cli.parse(Settings, argv, __doc__)
     models = [m for item in args.models for m in item.split(",") if m]
-    unknown = [m for m in models if m not in BASELINES]
-    if unknown or not models:
+    trace_models = {}
+    for item in args.trace_models or []:
+        trace, _, names = item.rpartition("=")
+        if trace not in args.trace:
+            raise InputError(f"{item}: expected TRACE=POLICY[,POLICY] with TRACE one of --trace "
+                             f"({' '.join(args.trace)})", "trace_models")
+        trace_models[trace] = [m for m in names.split(",") if m]
+    teachers = {trace: trace_models.get(trace, models) for trace in args.trace}
+    all_models = list(dict.fromkeys(m for trace in args.trace for m in teachers[trace]))
+    unknown = [m for m in all_models if m not in BASELINES]
+    if unknown or not all(teachers.values()):
         raise InputError(f"unknown model(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(BASELINES)}")
     data_root = resolve_data_root(args.data_dir)
     if args.trace_num == 0 or args.trace_num < -1:
@@ -133,17 +149,17 @@ def main(argv=None):
     fixed_order = args.fixed_order  # unlike run_baseline.py, using every trace does not fix the order
     output = Path(args.output) if args.output else (
         Path("artifacts") / "exp_pools" / f"{'+'.join(Path(t).name for t in args.trace)}_"
-        f"{'+'.join(video.name for video in videos.values())}" / "_".join(models)
+        f"{'+'.join(video.name for video in videos.values())}" / "_".join(all_models)
         / f"seeds_{'_'.join(map(str, args.seeds))}_trace_num_{args.trace_num}_fixed_{fixed_order}")
     if output.exists():
         raise InputError(f"experience pool {output} already exists; remove it or pick another --output")
-    for model in models:  # fail on a missing checkpoint before starting the workers
+    for model in all_models:  # fail on a missing checkpoint before starting the workers
         make_baseline(model, videos[args.video[0]], data_root, np.random.RandomState(0))
 
-    jobs = [(m, s, t, v, b) for m in models for s in args.seeds for t in args.trace for v in args.video
-            for b in range((trace_nums[t] + BLOCK_SIZE - 1) // BLOCK_SIZE)]
+    jobs = [(m, s, t, v, b) for m in all_models for s in args.seeds for t in args.trace if m in teachers[t]
+            for v in args.video for b in range((trace_nums[t] + BLOCK_SIZE - 1) // BLOCK_SIZE)]
     results = {}
-    total = len(models) * len(args.seeds) * len(args.video) * sum(trace_nums.values())
+    total = len(args.seeds) * len(args.video) * sum(len(teachers[t]) * trace_nums[t] for t in args.trace)
     with ProcessPoolExecutor(max_workers=args.workers) as pool, tqdm(total=total, desc="episodes", unit="trace") as bar:
         futures = {pool.submit(collect_block, m, s, b, data_root, t, v, fixed_order, trace_nums[t],
                                args.deterministic): (m, s, t, v, b) for m, s, t, v, b in jobs}
@@ -152,11 +168,11 @@ def main(argv=None):
             bar.update(len(results[futures[future]][3].nonzero()[0]))
     best = {}
     if args.keep_best:
-        results, best = keep_best(results, models, args.keep_best)
+        results, best = keep_best(results, all_models, args.keep_best)
     states, actions, rewards, dones = (np.concatenate([results[job][i] for job in jobs if job in results])
                                        for i in range(4))
     pool = ExperiencePool(states, actions, rewards, dones, metadata={
-        "source_policies": models, "trace_sets": args.trace, "videos": args.video, "trace_nums": trace_nums,
+        "source_policies": all_models, "trace_models": teachers, "trace_sets": args.trace, "videos": args.video, "trace_nums": trace_nums,
         "fixed_order": fixed_order, "seeds": args.seeds, "deterministic": args.deterministic,
         "keep_best": args.keep_best, **best, "data_root": str(data_root),
     })
@@ -166,8 +182,8 @@ def main(argv=None):
           f"reward {stats['reward_min']:.3f}..{stats['reward_max']:.3f}, "
           f"mean episode return {stats['episode_return_mean']:.3f}")
     if best:
-        print(f"kept the best {args.keep_best} of {len(models)} per episode: " + ", ".join(
-            f"{m} {best['kept_episodes'][m]} (alone {best['mean_episode_return'][m]:.3f})" for m in models))
+        print(f"kept the best {args.keep_best} of {len(all_models)} per episode: " + ", ".join(
+            f"{m} {best['kept_episodes'][m]} (alone {best['mean_episode_return'][m]:.3f})" for m in all_models))
 
 
 if __name__ == "__main__":

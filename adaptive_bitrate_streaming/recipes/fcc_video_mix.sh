@@ -9,10 +9,13 @@
 # held up to 20 s, noise 0.2, seed 41: other settings than the unseen-traces set's), streamed like fcc-train.
 # TEACHERS="robustmpc udr_1 ..." (default robustmpc) plays every episode with each of these policies and keeps
 # the best one (generate_exp_pool.py --keep-best 1): a pool better than any of its teachers.
+# WIDE_TEACHERS="udr_1 ..." (default: TEACHERS) streams the wide traces with other policies than the FCC traces
+# (generate_exp_pool.py --trace-models), e.g. those trained on synthetic traces.
 #
 #   DATA=/path/to/data bash recipes/fcc_video_mix.sh        (from adaptive_bitrate_streaming/)
 #   WIDE=80 OUT=artifacts/fcc_wide_mix DATA=/path/to/data bash recipes/fcc_video_mix.sh
 #   WIDE=80 TEACHERS="robustmpc udr_1 genet mpc bba" OUT=artifacts/fcc_wide_best DATA=... bash recipes/fcc_video_mix.sh
+#   WIDE=80 WIDE_TEACHERS=udr_1 OUT=artifacts/fcc_wide_udr DATA=... bash recipes/fcc_video_mix.sh
 set -euo pipefail
 DATA=${DATA:-${TRAILBLAZER_DATA:-data}}
 OUT=${OUT:-artifacts/fcc_video_mix}
@@ -28,17 +31,19 @@ for scale in 0.8 0.9 1.1 1.3; do  # each video with its own seed (its own per-ch
   seed=$((seed + 1))
 done
 traces=(fcc-train)
+trace_models=()
 WIDE=${WIDE:-0}
 if [ "$WIDE" -gt 0 ]; then
   [ -d "$VIDEOS/abr/traces/train/wide-train" ] || python generate_synthetic_data.py --data-dir "$VIDEOS" \
     --prefix wide --seed 41 --train "$WIDE" --valid 0 --test 0 --min-mbps 0.3 --max-mbps 6 --max-hold 20 --noise 0.2
   traces+=("$VIDEOS/abr/traces/train/wide-train")
+  [ -n "${WIDE_TEACHERS:-}" ] && trace_models=(--trace-models "$VIDEOS/abr/traces/train/wide-train=${WIDE_TEACHERS// /,}")
 fi
 if [ ! -d "$OUT/pool" ]; then
   read -r -a teachers <<< "${TEACHERS:-robustmpc}"
   best=()
   [ "${#teachers[@]}" -gt 1 ] && best=(--keep-best 1)
   python generate_exp_pool.py --models "${teachers[@]}" --trace "${traces[@]}" --video "${videos[@]}" \
-    --trace-num -1 --seeds 1 2 --data-dir "$DATA" --output "$OUT/pool" "${best[@]}"
+    --trace-num -1 --seeds 1 2 --data-dir "$DATA" --output "$OUT/pool" "${best[@]}" "${trace_models[@]}"
 fi
 OUT=$OUT POOL=$OUT/pool EPOCHS=3 DATA=$DATA bash recipes/fcc_smollm2.sh

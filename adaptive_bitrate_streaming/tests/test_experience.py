@@ -196,3 +196,29 @@ def test_a_pool_over_several_videos_plays_each_one(synthetic_data, tmp_path, sma
     twice = run_script("generate_exp_pool.py", "--models", "mpc", "--trace", "synthetic-train", "--video", "synthetic",
                        "synthetic", "--data-dir", str(synthetic_data), "--output", str(tmp_path / "twice"))
     assert twice.returncode == 2 and "--video names a video twice" in twice.stderr
+
+
+def test_trace_models_give_a_trace_set_its_own_teachers(synthetic_data, tmp_path, small_pool):
+    """--trace-models SET=bba: BBA alone streams that set while MPC streams the others; each part equals the
+    pool of its teacher alone on its set (the same seeded generators), and the metadata says who taught what."""
+    generate(synthetic_data, "teachers", {"train": 5}, TraceConfig(), seed=3)
+    result = run_script("generate_exp_pool.py", "--models", "mpc", "--trace", "synthetic-train", "teachers-train",
+                        "--trace-models", "teachers-train=bba", "--video", "synthetic", "--data-dir",
+                        str(synthetic_data), "--seeds", "1", "--trace-num", "5", "--output", str(tmp_path / "mixed"))
+    assert result.returncode == 0, result.stderr
+    alone = run_script("generate_exp_pool.py", "--models", "bba", "--trace", "teachers-train", "--video", "synthetic",
+                       "--data-dir", str(synthetic_data), "--seeds", "1", "--trace-num", "5",
+                       "--output", str(tmp_path / "bba"))
+    assert alone.returncode == 0, alone.stderr
+    mixed, first, bba = load_pool(tmp_path / "mixed"), load_pool(small_pool), load_pool(tmp_path / "bba")
+    assert len(mixed.rewards) == 10 * 47
+    assert np.array_equal(mixed.states[: 5 * 47], first.states[: 5 * 47])  # mpc, seed 1, synthetic-train
+    assert np.array_equal(mixed.actions[5 * 47:], bba.actions) and np.array_equal(mixed.states[5 * 47:], bba.states)
+    metadata = json.loads((tmp_path / "mixed" / "metadata.json").read_text())
+    assert metadata["source_policies"] == ["mpc", "bba"]
+    assert metadata["trace_models"] == {"synthetic-train": ["mpc"], "teachers-train": ["bba"]}
+    wrong = run_script("generate_exp_pool.py", "--models", "mpc", "--trace", "synthetic-train", "--trace-models",
+                       "fcc-train=bba", "--video", "synthetic", "--data-dir", str(synthetic_data),
+                       "--output", str(tmp_path / "wrong"))
+    assert wrong.returncode == 2 and wrong.stderr.startswith("error: --trace-models: fcc-train=bba: expected")
+    assert not (tmp_path / "wrong").exists()
