@@ -21,7 +21,7 @@ from .routing import DisagreementModel, fit_disagreement
 
 
 def router_features(observation: dict, num_executors: int) -> np.ndarray:
-    """The request's cluster state in ten numbers: the cluster router's four terms, then the executors free
+    """The request's cluster state in eleven numbers: the cluster router's four terms, then the executors free
     to commit, those already at the jobs, whether a job releases executors (the source job), and the choice
     among the schedulable stages: their count, their tasks and their work (tasks x recent task duration,
     log-scaled: mean, and spread as a coefficient of variation)."""
