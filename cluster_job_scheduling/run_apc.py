@@ -8,8 +8,7 @@ the fast scheduler) and every share p of --shares, the adapted LLM scheduler and
 the test seeds together. The thresholds for p are calibrated on --calibration-seeds (the LLM scheduler plays
 them alone, the fast scheduler deciding the same requests beside it; about a share p of its requests score
 above the threshold; the learned router is fitted there), which must not overlap the test seeds; the share
-actually realised is reported. Share 0 is the fast scheduler alone, share
-1 the LLM alone (the router makes no difference there: each is played once and shown for every router). The
+actually realised is reported. Share 0 is the fast scheduler alone, share 1 the LLM alone (the router makes no difference there: each is played once and shown for every router). The
 cluster (--num-executors) is the policy's own. Writes curve.csv and curve.png into --results-dir and prints
 the table.
 
@@ -56,8 +55,7 @@ class Settings(EnvSettings):
                                                 "(default: the original model.pt)")
     routers: list[str] = setting(ROUTERS, "routers to compare", choices=ROUTERS)
     shares: list[float] = setting([0.0, 0.1, 0.2, 0.5, 0.8, 1.0], "target shares of requests sent to the LLM")
-    calibration_seeds: list[int] = setting([1001, 1002], "episodes the routers are fitted and calibrated "
-                                                         "on")
+    calibration_seeds: list[int] = setting([1001, 1002], "episodes the routers are fitted and calibrated on")
     seed: int = setting(1, "first test seed (the environment's, the random router's and the schedulers')")
     num_seeds: int = setting(5, "test episodes: seeds --seed, --seed + 1, ...", minimum=1)
     plm_dir: str = setting(str(DEFAULT_PLM_DIR), "where the <plm-type>/<plm-size>/ folders live")
