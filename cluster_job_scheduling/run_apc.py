@@ -8,9 +8,9 @@ the fast scheduler) and every share p of --shares, the adapted LLM scheduler and
 the test seeds together. The thresholds for p are calibrated on --calibration-seeds (the LLM scheduler plays
 them alone, the fast scheduler deciding the same requests beside it; about a share p of its requests score
 above the threshold; the learned router is fitted there), which must not overlap the test seeds; the share
-actually realised is reported. Share 0 is the fast scheduler alone, share 1 the LLM alone (the router makes no difference there: each is played once and shown for every router). The
-cluster (--num-executors) is the policy's own. Writes curve.csv and curve.png into --results-dir and prints
-the table.
+actually realised is reported. Share 0 is the fast scheduler alone, share 1 the LLM alone (the router makes
+no difference there: each is played once and shown for every router). The cluster (--num-executors) is the
+policy's own. Writes curve.csv and curve.png into --results-dir and prints the table.
 
 A curve on the real data takes hours, so every finished point (and the calibration) is kept in
 <results-dir>.partial/ as it finishes; a rerun with the same settings continues from there, other settings
