@@ -1,6 +1,8 @@
 """generate_exp_pool.py: best-of-N pools keep, per seed, the episode with the lowest average JCT; an interrupted
 run resumes."""
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -67,11 +69,12 @@ def test_an_interrupted_pool_resumes_to_the_same_pool(synthetic_data, tmp_path):
 
     resumed, parts = tmp_path / "resumed", tmp_path / "resumed.partial"
     process = subprocess.Popen([sys.executable, str(TREE / "generate_exp_pool.py"), *flags, "--output", str(resumed)],
-                               cwd=TREE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               cwd=TREE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
     deadline = time.monotonic() + 120
     while not list(parts.glob("seed_1[23]")) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    process.kill()
+    os.killpg(process.pid, signal.SIGKILL)  # the run and its worker processes, as a terminal's kill would
     process.wait()
     assert not resumed.exists() and list(parts.glob("seed_*")), "the run was not interrupted mid-way"
     other = run_script("generate_exp_pool.py", *flags, "--keep-best", "2", "--output", str(resumed))
