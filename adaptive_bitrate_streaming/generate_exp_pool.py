@@ -172,8 +172,8 @@ def main(argv=None):
     states, actions, rewards, dones = (np.concatenate([results[job][i] for job in jobs if job in results])
                                        for i in range(4))
     pool = ExperiencePool(states, actions, rewards, dones, metadata={
-        "source_policies": all_models, "trace_models": teachers, "trace_sets": args.trace, "videos": args.video, "trace_nums": trace_nums,
-        "fixed_order": fixed_order, "seeds": args.seeds, "deterministic": args.deterministic,
+        "source_policies": all_models, "trace_models": teachers, "trace_sets": args.trace, "videos": args.video,
+        "trace_nums": trace_nums, "fixed_order": fixed_order, "seeds": args.seeds, "deterministic": args.deterministic,
         "keep_best": args.keep_best, **best, "data_root": str(data_root),
     })
     pool.save(output)

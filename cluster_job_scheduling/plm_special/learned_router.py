@@ -16,7 +16,7 @@ import numpy as np
 
 from schedulers.scheduler import Scheduler
 
-from .apc import ScoreRouter, cluster_difficulty, cluster_terms
+from .apc import ScoreRouter, cluster_terms
 from .routing import DisagreementModel, fit_disagreement
 
 
@@ -57,9 +57,10 @@ class DisagreementRecorder(Scheduler):
     def act(self, observation, env_id=0):
         fast_action = self.fast.act(observation, env_id)
         action = self.llm.act(observation, env_id)
-        self.features.append(router_features(observation, self.num_executors))
+        features = router_features(observation, self.num_executors)
+        self.features.append(features)
         self.disagree.append(float(fast_action["stage_idx"] != action["stage_idx"]))
-        self.cluster_scores.append(cluster_difficulty(observation, self.num_executors))
+        self.cluster_scores.append(float(sum(features[:4])))  # the cluster router's terms come first
         return action
 
     def observe(self, reward, env_id=0):
