@@ -5,7 +5,7 @@
 # Adaptation as recipes/tpch_smollm2.sh (SmolLM2-135M, block 5, LoRA 64, K 20, Decima's encoder frozen),
 # model selection on seed 1001; tests on seeds 1..20 next to Decima on the same seeds, compared seed by
 # seed. Re-running the script resumes where it stopped (the pool's finished seeds, the training checkpoint,
-# finished tests).
+# finished blocks of five test seeds).
 #
 #   DATA=/path/to/data bash recipes/tpch_best_of_n.sh        (from cluster_job_scheduling/)
 set -euo pipefail
@@ -14,7 +14,6 @@ OUT=${OUT:-artifacts/tpch_best_of_n}
 ROLLOUTS=${ROLLOUTS:-4}
 POOL=$OUT/pool_decima_best_of_$ROLLOUTS
 RUN=$OUT/run
-SEEDS=(--seed 1 --num-seeds 20)
 mkdir -p "$OUT"
 
 if [ ! -d "$POOL" ]; then
@@ -32,8 +31,14 @@ if [ ! -f "$OUT/trained" ]; then
   touch "$OUT/trained"
 fi
 
-[ -f "$OUT/decima_seeds_1-20/summary.json" ] || python run_baseline.py --sched decima "${SEEDS[@]}" \
-  --data-dir "$DATA" --results-dir "$OUT/decima_seeds_1-20" --overwrite --quiet
-[ -f "$OUT/results_seeds_1-20/summary.json" ] || python run_plm.py --test --model-dir "$RUN" "${SEEDS[@]}" \
-  --data-dir "$DATA" --results-dir "$OUT/results_seeds_1-20" --overwrite
-python compare_results.py --results "$OUT/results_seeds_1-20" --reference "$OUT/decima_seeds_1-20"
+# Tests in blocks of five seeds (a block is a results folder), so that a rerun redoes at most one block.
+results=() reference=()
+for first in 1 6 11 16; do
+  block=seeds_$first-$((first + 4))
+  [ -f "$OUT/decima_$block/summary.json" ] || python run_baseline.py --sched decima --seed "$first" --num-seeds 5 \
+    --data-dir "$DATA" --results-dir "$OUT/decima_$block" --overwrite --quiet
+  [ -f "$OUT/results_$block/summary.json" ] || python run_plm.py --test --model-dir "$RUN" --seed "$first" \
+    --num-seeds 5 --data-dir "$DATA" --results-dir "$OUT/results_$block" --overwrite
+  results+=("$OUT/results_$block") reference+=("$OUT/decima_$block")
+done
+python compare_results.py --results "${results[@]}" --reference "${reference[@]}"

@@ -34,12 +34,20 @@ def write_results(results_dir: Path, per_seed: dict, settings: dict) -> dict:
     return summary
 
 
-def read_per_seed(results_dir: Path) -> dict[int, float]:
-    summary_path = Path(results_dir) / "summary.json"
-    if not summary_path.is_file():
-        raise InputError(f"{results_dir} holds no results (summary.json); write them with run_baseline.py or "
-                         "run_plm.py --test")
-    return {int(seed): jct for seed, jct in json.loads(summary_path.read_text())["per_seed_avg_jct_s"].items()}
+def read_per_seed(*results_dirs: Path) -> dict[int, float]:
+    """Average JCT per seed from one or more results folders (e.g. one per block of seeds)."""
+    per_seed = {}
+    for results_dir in results_dirs:
+        summary_path = Path(results_dir) / "summary.json"
+        if not summary_path.is_file():
+            raise InputError(f"{results_dir} holds no results (summary.json); write them with run_baseline.py or "
+                             "run_plm.py --test")
+        for seed, jct in json.loads(summary_path.read_text())["per_seed_avg_jct_s"].items():
+            if int(seed) in per_seed:
+                raise InputError(f"seed {seed} is in more than one of {', '.join(map(str, results_dirs))}; "
+                                 "give folders of different seeds")
+            per_seed[int(seed)] = jct
+    return per_seed
 
 
 def paired_comparison(results: dict[int, float], reference: dict[int, float]) -> dict:

@@ -25,20 +25,29 @@ def test_results_folder(synthetic_data, tmp_path):
     assert summary["settings"]["warmup_delay"] == 1000.0  # typed, unlike the original's string
 
 
-def test_paired_comparison_of_two_results_folders(synthetic_data, tmp_path):
-    for sched, seeds in (("fifo", ["--seed", "3", "--num-seeds", "3"]), ("fair", ["--seed", "4", "--num-seeds", "3"])):
-        assert baseline(synthetic_data, "--sched", sched, *seeds, "--results-dir", str(tmp_path / sched)).returncode == 0
-    fifo, fair = (json.loads((tmp_path / s / "summary.json").read_text())["per_seed_avg_jct_s"] for s in ("fifo", "fair"))
-    shared = ["4", "5"]  # only the seeds both hold are compared
-    difference = [fifo[s] - fair[s] for s in shared]
-    result = run_script("compare_results.py", "--results", str(tmp_path / "fifo"), "--reference", str(tmp_path / "fair"))
-    assert result.returncode == 0, result.stderr
-    mean = sum(difference) / 2
-    assert result.stdout.startswith(f"2 seeds: average JCT {sum(fifo[s] for s in shared) / 2:.2f} s against "
-                                    f"{sum(fair[s] for s in shared) / 2:.2f} s; difference {mean:+.2f} s")
-    assert f"wins {sum(d < 0 for d in difference)}, losses {sum(d > 0 for d in difference)}" in result.stdout
+def test_paired_comparison_of_results_folders(synthetic_data, tmp_path):
+    runs = (("fifo", "3", "3"), ("fair", "4", "3"), ("fifo_more", "6", "1"))
+    for folder, seed, num_seeds in runs:
+        result = baseline(synthetic_data, "--sched", folder.split("_")[0], "--seed", seed, "--num-seeds", num_seeds,
+                          "--results-dir", str(tmp_path / folder))
+        assert result.returncode == 0, result.stderr
+    fifo, fair, fifo_more = (json.loads((tmp_path / f / "summary.json").read_text())["per_seed_avg_jct_s"]
+                             for f, _, _ in runs)
+    compare = ["--reference", str(tmp_path / "fair")]
+    for results, shared in ((["fifo"], ["4", "5"]), (["fifo", "fifo_more"], ["4", "5", "6"])):
+        fifo_all = {**fifo, **fifo_more}  # a side may be several folders; only the seeds both hold are compared
+        difference = [fifo_all[s] - fair[s] for s in shared]
+        result = run_script("compare_results.py", "--results", *(str(tmp_path / f) for f in results), *compare)
+        assert result.returncode == 0, result.stderr
+        n = len(shared)
+        means = [sum(jct[s] for s in shared) / n for jct in (fifo_all, fair)]
+        assert result.stdout.startswith(f"{n} seeds: average JCT {means[0]:.2f} s against {means[1]:.2f} s; "
+                                        f"difference {sum(difference) / n:+.2f} s")
+        assert f"wins {sum(d < 0 for d in difference)}, losses {sum(d > 0 for d in difference)}" in result.stdout
     assert_one_line_error(run_script("compare_results.py", "--results", str(tmp_path / "fifo"), "--reference",
                                      str(tmp_path / "none")), "holds no results")
+    assert_one_line_error(run_script("compare_results.py", "--results", str(tmp_path / "fifo"), str(tmp_path / "fifo"),
+                                     *compare), "more than one")
 
 
 def test_decima_weights_from_any_path(real_data, synthetic_data, tmp_path):
