@@ -10,12 +10,13 @@
 # TEACHERS="robustmpc udr_1 ..." (default robustmpc) plays every episode with each of these policies and keeps
 # the best one (generate_exp_pool.py --keep-best 1): a pool better than any of its teachers.
 # WIDE_TEACHERS="udr_1 ..." (default: TEACHERS) streams the wide traces with other policies than the FCC traces
-# (generate_exp_pool.py --trace-models), e.g. those trained on synthetic traces.
+# (generate_exp_pool.py --trace-models), e.g. those trained on synthetic traces; several keep the best of them.
 #
 #   DATA=/path/to/data bash recipes/fcc_video_mix.sh        (from adaptive_bitrate_streaming/)
 #   WIDE=80 OUT=artifacts/fcc_wide_mix DATA=/path/to/data bash recipes/fcc_video_mix.sh
 #   WIDE=80 TEACHERS="robustmpc udr_1 genet mpc bba" OUT=artifacts/fcc_wide_best DATA=... bash recipes/fcc_video_mix.sh
 #   WIDE=80 WIDE_TEACHERS=udr_1 OUT=artifacts/fcc_wide_udr DATA=... bash recipes/fcc_video_mix.sh
+#   WIDE=80 WIDE_TEACHERS="robustmpc udr_1" OUT=artifacts/fcc_wide_both DATA=... bash recipes/fcc_video_mix.sh
 set -euo pipefail
 DATA=${DATA:-${TRAILBLAZER_DATA:-data}}
 OUT=${OUT:-artifacts/fcc_video_mix}
@@ -41,8 +42,9 @@ if [ "$WIDE" -gt 0 ]; then
 fi
 if [ ! -d "$OUT/pool" ]; then
   read -r -a teachers <<< "${TEACHERS:-robustmpc}"
-  best=()
-  [ "${#teachers[@]}" -gt 1 ] && best=(--keep-best 1)
+  read -r -a wide_teachers <<< "${WIDE_TEACHERS:-}"
+  best=()  # several teachers of one trace set: the best of their episodes
+  [ "${#teachers[@]}" -gt 1 ] || [ "${#wide_teachers[@]}" -gt 1 ] && best=(--keep-best 1)
   python generate_exp_pool.py --models "${teachers[@]}" --trace "${traces[@]}" --video "${videos[@]}" \
     --trace-num -1 --seeds 1 2 --data-dir "$DATA" --output "$OUT/pool" "${best[@]}" "${trace_models[@]}"
 fi
