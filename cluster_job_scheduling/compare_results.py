@@ -2,8 +2,8 @@
 run_plm.py --test): mean average JCT of each, the mean and spread of the per-seed difference, and on how
 many seeds the first one wins. Each side may be several folders (e.g. one per block of seeds).
 
-    python compare_results.py --results artifacts/tpch_best_of_n/results_seeds_1-20 \
-        --reference artifacts/tpch_best_of_n/decima_seeds_1-20
+    python compare_results.py --results artifacts/tpch_best_of_n/results_seeds_{1-5,6-10,11-15,16-20} \
+        --reference artifacts/tpch_best_of_n/decima_seeds_{1-5,6-10,11-15,16-20}
 """
 from dataclasses import dataclass
 
