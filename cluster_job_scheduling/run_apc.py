@@ -101,7 +101,7 @@ def quality_curve(s: Settings, model, scaling, saved: dict, partial: PartialCurv
 
     def llm():
         return LLMScheduler(model, scaling, saved["target_return_scale"], saved["sample"], s.seed, saved.get("mode"),
-                            s.num_executors)
+                            s.num_executors, saved.get("temperature", 1.0), saved.get("exec_temperature"))
 
     calibration = partial.get("calibration")
     if calibration is None:

@@ -62,6 +62,11 @@ class Settings(LLMSettings, EnvSettings):
     num_seeds: int = setting(1, "test episodes with seeds --seed, --seed + 1, ...", minimum=1)
     mode: str | None = setting(None, "inference context (default: cache for rotary backbones, window otherwise)",
                                choices=["cache", "window", "full"], kind="training")
+    temperature: float = setting(1.0, "with --sample: the stage scores are divided by this before the softmax (below "
+                                      "1: closer to the most likely stage; 0: the most likely)", kind="training",
+                                 minimum=0)
+    exec_temperature: float | None = setting(None, "with --sample: the same for the number of executors (default: "
+                                                   "--temperature)", kind="training", minimum=0)
 
 
 def train(s: Settings, given: dict, placement: Placement) -> tuple[Path, Settings]:
@@ -117,7 +122,8 @@ def train(s: Settings, given: dict, placement: Placement) -> tuple[Path, Setting
     print(f"{placement.describe()}\n{describe(model, round(s.K * tokens_per_step), s.batch_size)}")
 
     def validate(model) -> float:
-        scheduler = LLMScheduler(model, dataset.scaling, s.target_return_scale, s.sample, s.seed, s.mode)
+        scheduler = LLMScheduler(model, dataset.scaling, s.target_return_scale, s.sample, s.seed, s.mode,
+                                 temperature=s.temperature, exec_temperature=s.exec_temperature)
         return mean_average_jct_s(run_episodes(make_env, scheduler, s.valid_seeds, progress=False))
 
     config = TrainConfig(s.num_iters, "iteration", s.grad_accum_steps, s.lr, s.weight_decay, s.warmup_steps,
@@ -144,7 +150,7 @@ def test(s: Settings, given: dict, policy_dir: Path, placement: Placement) -> di
     check_results_dir(results_dir, s.overwrite)
     model, saved, scaling = load_for_inference(policy_dir, Path(s.plm_dir), s.dtype, placement)
     scheduler = LLMScheduler(model, scaling, s.target_return_scale, s.sample, s.seed, s.mode,
-                             s.num_executors)
+                             s.num_executors, s.temperature, s.exec_temperature)
     per_seed = run_episodes(make_env, scheduler, seeds, progress=True)
     run_settings = {k: v for k, v in cli.to_dict(s).items() if k != "overwrite"}
     summary = write_results(results_dir, per_seed, {**run_settings, "policy_dir": str(policy_dir), "policy": saved})

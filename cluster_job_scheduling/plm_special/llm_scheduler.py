@@ -41,11 +41,16 @@ class LLMScheduler(Scheduler):
     name = "trailblazer"
 
     def __init__(self, model: OfflineRLPolicy, scaling: ReturnScaling, target_return_scale: float = 1.0,
-                 sample: bool = False, seed: int = 0, mode: str | None = None, num_executors: int | None = None):
+                 sample: bool = False, seed: int = 0, mode: str | None = None, num_executors: int | None = None,
+                 temperature: float = 1.0, exec_temperature: float | None = None):
+        """With `sample`, the stage is drawn from softmax(scores / temperature) and the number of executors
+        from softmax(logits / exec_temperature) (default: temperature); a temperature of 0 takes the most
+        likely action of that head."""
         self.model = model.eval()
         self.scaling = scaling
         self.initial_target = scaling.max_return * target_return_scale
-        self.sample = sample
+        self.stage_temperature = temperature if sample else 0.0
+        self.exec_temperature = (temperature if exec_temperature is None else exec_temperature) if sample else 0.0
         self.generator = torch.Generator().manual_seed(seed)
         self.mode = mode or ("cache" if PLM_TYPES[model.backbone.plm_type].rotary else "window")
         self.device = model.embed_ln.weight.device  # the policy's own modules (a split backbone spans more)
@@ -105,10 +110,11 @@ class LLMScheduler(Scheduler):
         hidden, _ = model.run_backbone(torch.stack(context.history)[None], mask, positions)
         return hidden[0, -len(steps):]
 
-    def _choose(self, scores: torch.Tensor) -> int:
-        if not self.sample:
+    def _choose(self, scores: torch.Tensor, temperature: float) -> int:
+        if temperature == 0:
             return int(torch.argmax(scores))
-        return int(torch.multinomial(torch.softmax(scores.float().cpu(), 0), 1, generator=self.generator))
+        probabilities = torch.softmax(scores.float().cpu() / temperature, 0)
+        return int(torch.multinomial(probabilities, 1, generator=self.generator))
 
     def _step_tokens(self, context: Context, graph):
         """The tokens [a_(t-1), R_t, stage tokens] of this step with their steps, and what choosing needs."""
@@ -141,14 +147,14 @@ class LLMScheduler(Scheduler):
         model = self.model
         tokens, steps, num_stages, job_features, t_emb = self._step_tokens(context, graph)
         hidden = self._forward(context, tokens, steps)
-        stage_index = self._choose(model.stage_scores(hidden[-1], hidden[-num_stages:]))
+        stage_index = self._choose(model.stage_scores(hidden[-1], hidden[-num_stages:]), self.stage_temperature)
 
         schedulable = np.flatnonzero(graph.stage_mask)
         job = int(np.searchsorted(graph.ptr, schedulable[stage_index], side="right") - 1)
         exec_token = model.embed_exec(job_features[job][None]) + t_emb
         hidden = self._forward(context, exec_token, [context.timestep])
         cap = torch.tensor([int(graph.exec_caps[job])], device=self.device)
-        exec_index = self._choose(model.exec_logits(hidden[-1][None], cap)[0, : int(cap)])
+        exec_index = self._choose(model.exec_logits(hidden[-1][None], cap)[0, : int(cap)], self.exec_temperature)
         self._end_step(context, stage_index, num_stages, exec_index, t_emb)
         return {"stage_idx": stage_index, "num_exec": exec_index + 1}
 

@@ -111,6 +111,25 @@ def test_inference_decisions_equal_the_training_forward_pass(tiny_plms, syntheti
         assert torch.allclose(inferred_exec, exec_log_probs[end, :cap], atol=1e-4), t
 
 
+def test_sampling_temperatures_per_head(tiny_plms, synthetic_data):
+    """--sample draws both heads at --temperature; 0 takes a head's most likely action, so sampling only the
+    number of executors keeps every stage choice of the most likely decisions until the first executor
+    count that differs (the episodes part there)."""
+    model = tiny_policy(tiny_plms, "smollm2")
+    likely = play(synthetic_data, LLMScheduler(model, SCALING))
+    assert play(synthetic_data, LLMScheduler(model, SCALING, sample=True, temperature=0)) == likely
+    sampled = play(synthetic_data, LLMScheduler(model, SCALING, sample=True, seed=1))
+    assert sampled != likely
+    assert sampled == play(synthetic_data, LLMScheduler(model, SCALING, sample=True, seed=1))
+    executors_only = play(synthetic_data, LLMScheduler(model, SCALING, sample=True, seed=1, temperature=0,
+                                                       exec_temperature=1))
+    first = next(t for t, (a, b) in enumerate(zip(executors_only, likely)) if a != b)
+    assert executors_only[first][0] == likely[first][0] and executors_only[first][1] != likely[first][1]
+    cooler = play(synthetic_data, LLMScheduler(model, SCALING, sample=True, seed=1, temperature=0.05))
+    agree = lambda actions: sum(a == b for a, b in zip(actions, likely))  # noqa: E731
+    assert agree(cooler) > agree(sampled)
+
+
 def test_no_cap_on_schedulable_stages(tiny_plms):
     model = tiny_policy(tiny_plms, "llama")
     n = 150  # the original's head had 100 slots
