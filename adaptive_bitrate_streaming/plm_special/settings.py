@@ -30,6 +30,9 @@ class LLMSettings:
     resume: bool = setting(False, "continue the run in --model-dir from its checkpoint, with its saved settings")
     grad_accum_steps: int = setting(1, "forward passes per optimizer step", kind="training", minimum=1)
     lr: float = setting(1e-4, "peak learning rate (AdamW)", kind="training")
+    lr_schedule: str = setting("constant", "after the warm-up: constant (the original's) or cosine (decays to 0 at "
+                                           "the end of the last round)", choices=["constant", "cosine"],
+                               kind="training")
     weight_decay: float = setting(1e-4, "AdamW weight decay", kind="training")
     warmup_steps: int | None = setting(None, "linear warm-up in optimizer steps (default: 5% of them)",
                                        kind="training")

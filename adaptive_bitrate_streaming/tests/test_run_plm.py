@@ -6,6 +6,7 @@ import torch
 from safetensors.torch import load_file
 
 import run_plm
+from plm_special.trainer import lr_factor
 from conftest import run_script
 
 
@@ -44,6 +45,20 @@ def test_training_learns_the_pool_and_test_reloads_the_best_policy(tiny_plms, sy
                           *common(tiny_plms, synthetic_data)])
     assert again["mean_qoe"] == summary["mean_qoe"] and again["num_traces"] == 4
     assert len(list((tmp_path / "again").glob("result_sim_abr_*"))) == 4
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero(tiny_plms, synthetic_data, small_pool, tmp_path):
+    assert [lr_factor(s, 4, 12, "constant") for s in (0, 3, 11)] == [0.25, 1.0, 1.0]
+    cosine = [lr_factor(s, 4, 12, "cosine") for s in range(13)]
+    assert cosine[:4] == [0.25, 0.5, 0.75, 1.0] and cosine[7] == pytest.approx(0.5) and cosine[11] == 0.0
+    assert all(a > b for a, b in zip(cosine[3:11], cosine[4:12]))
+    adapt(tiny_plms, synthetic_data, small_pool, tmp_path / "run", "--num-epochs", "3", "--lr", "3e-3",
+          "--lr-schedule", "cosine", "--warmup-steps", "1")
+    rows = [line.split(",") for line in (tmp_path / "run" / "train_log.csv").read_text().split()[1:]]
+    learning_rates = [float(row[3]) for row in rows]
+    assert 3e-3 > learning_rates[0] > learning_rates[1] > learning_rates[2] == 0.0
+    settings = json.loads((tmp_path / "run" / "best_model" / "settings.json").read_text())
+    assert settings["lr_schedule"] == "cosine"
 
 
 def test_resume_continues_exactly_where_training_stopped(tiny_plms, synthetic_data, small_pool, tmp_path):

@@ -3,7 +3,8 @@
 Training goes in rounds (ABR: epochs over the pool's episodes; CJS: iterations of windows drawn from the
 pool); the task's batch source says what a round holds, drawing from the trainer's generator, and the
 policy's `loss(batch)` is the negative log-likelihood of the actions the conventional policies took. AdamW
-with linear warm-up, gradient accumulation, clipping once per optimizer step, a resumable checkpoint after
+with linear warm-up, then a constant learning rate (the original's) or a cosine decay to 0 at the last
+optimizer step, gradient accumulation, clipping once per optimizer step, a resumable checkpoint after
 every round (every random generator training draws from is saved and restored) and model selection on a
 validation set, never the test set.
 """
@@ -50,6 +51,7 @@ class TrainConfig:
     warmup_steps: int | None  # None: 5% of all optimizer steps
     eval_every: int  # rounds between validations (and always after the last)
     seed: int
+    lr_schedule: str = "constant"  # after the warm-up: "constant" or "cosine"
 
 
 @dataclass
@@ -91,6 +93,14 @@ def restore_generator_states(generator: torch.Generator, tensors: dict, scalars:
     random.setstate((python_version, tuple(python_state), python_gauss))
 
 
+def lr_factor(step: int, warmup_steps: int, total_steps: int, schedule: str) -> float:
+    """The learning rate of optimizer step `step` (0-based) as a fraction of the peak."""
+    if step + 1 < warmup_steps or schedule == "constant":
+        return min((step + 1) / warmup_steps, 1.0)
+    progress = (step + 1 - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
 class Trainer:
     def __init__(self, model: nn.Module, batches: BatchSource, config: TrainConfig, settings: dict,
                  model_dir: Path, validation: Validation):
@@ -106,7 +116,7 @@ class Trainer:
             print(f"note: {self.warmup_steps} warm-up steps exceed the {total_steps} optimizer steps of this run; "
                   "the learning rate never reaches its peak")
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: min((step + 1) / self.warmup_steps, 1.0))
+            self.optimizer, lambda step: lr_factor(step, self.warmup_steps, total_steps, config.lr_schedule))
         self.start_round, self.best_score = 0, -math.inf if validation.higher_is_better else math.inf
         self.log_rows: list[list] = []
 
