@@ -5,7 +5,8 @@
 # where it stopped. SEED (default 100003) is the adaptation seed, POOL an existing pool to adapt on instead of
 # $OUT/pool, ADAPT_ONLY=1 stops after the adaptation (reproduce.py adapts its other seeds so). WHICH_LAYER (default 3:
 # early exit after block 3; -1 = all 30 blocks) and EPOCHS (default 6) change the backbone's depth and the length of
-# the adaptation, e.g. the 30-block policy of the load experiment:
+# the adaptation, LR_SCHEDULE (default constant; cosine) its learning rate after the warm-up, e.g. the 30-block
+# policy of the load experiment:
 #   OUT=artifacts/fcc_smollm2_30 POOL=artifacts/fcc_smollm2/pool WHICH_LAYER=-1 EPOCHS=2 DATA=... bash recipes/fcc_smollm2.sh
 #
 #   DATA=/path/to/data bash recipes/fcc_smollm2.sh        (from adaptive_bitrate_streaming/)
@@ -16,6 +17,7 @@ SEED=${SEED:-100003}
 POOL=${POOL:-$OUT/pool}
 WHICH_LAYER=${WHICH_LAYER:-3}
 EPOCHS=${EPOCHS:-6}
+LR_SCHEDULE=${LR_SCHEDULE:-constant}
 RUN=$OUT/run
 mkdir -p "$OUT"
 
@@ -29,7 +31,7 @@ if [ ! -f "$RUN/best_model/settings.json" ] || [ ! -f "$OUT/adapted" ]; then
   [ -f "$RUN/checkpoint/training_state.json" ] && resume=(--resume)
   python run_plm.py --adapt --plm-type smollm2 --plm-size 135m --which-layer "$WHICH_LAYER" --rank 64 \
     --exp-pool-path "$POOL" --model-dir "$RUN" --valid-trace fcc-valid --video video1 --data-dir "$DATA" \
-    --num-epochs "$EPOCHS" --batch-size 8 --lr 5e-4 --w 20 --seed "$SEED" "${resume[@]}"
+    --num-epochs "$EPOCHS" --batch-size 8 --lr 5e-4 --lr-schedule "$LR_SCHEDULE" --w 20 --seed "$SEED" "${resume[@]}"
   touch "$OUT/adapted"
 fi
 [ "${ADAPT_ONLY:-0}" = 1 ] && exit 0
