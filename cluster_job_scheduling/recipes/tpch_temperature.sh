@@ -30,7 +30,7 @@ baseline() {  # scheduler, results folder, first seed
   [ -f "$2/summary.json" ] || python run_baseline.py --sched "$1" --seed "$3" --num-seeds 5 --data-dir "$DATA" \
     --results-dir "$2" --overwrite --quiet
 }
-average_jct() { python -c "import json, sys; print(json.load(open(sys.argv[1]))['avg_jct_s'])" "$1/summary.json"; }
+average_jct() { python -c "import json, sys; print(f\"{json.load(open(sys.argv[1]))['avg_jct_s']:.2f}\")" "$1/summary.json"; }
 
 baseline decima "$OUT/decima_valid" 1001
 baseline fair "$OUT/fair_valid" 1001
@@ -47,7 +47,7 @@ best="" best_jct=""
 echo "validation episodes 1001..1005, average JCT (s): decima $(average_jct "$OUT/decima_valid"), fair $(average_jct "$OUT/fair_valid")"
 for variant in "${VARIANTS[@]}"; do
   name=${variant%%:*} jct=$(average_jct "$OUT/${variant%%:*}")
-  echo "  $name ($variant): $jct"
+  echo "  $name (${variant#*:}): $jct"
   if [ -z "$best" ] || python -c "import sys; sys.exit(not float(sys.argv[1]) < float(sys.argv[2]))" "$jct" "$best_jct"; then
     best=$variant best_jct=$jct
   fi
