@@ -3,14 +3,15 @@
 # variant decides validation episodes 1001..1005 (never test seeds), Decima and Fair play them too; the variant
 # with the lowest average JCT there is then tested on seeds 1..20 in blocks of five and compared seed by seed with
 # Decima (the folders of recipes/tpch_best_of_n.sh are reused when present). LLM episodes run as two one-thread
-# processes side by side. Re-running resumes (finished folders are kept).
+# processes side by side. Re-running resumes (finished folders are kept). ONLY="name ..." runs only these
+# variants, e.g. the best of the recipe's policy for another policy:
 #
 #   DATA=/path/to/data bash recipes/tpch_temperature.sh        (from cluster_job_scheduling/)
+#   POLICY=artifacts/tpch_best_of_n/run OUT=artifacts/tpch_temperature_best_of_4 ONLY=both_0.5 DATA=... bash recipes/tpch_temperature.sh
 set -euo pipefail
 DATA=${DATA:-${TRAILBLAZER_DATA:-data}}
 POLICY=${POLICY:-artifacts/tpch_smollm2/run}
 OUT=${OUT:-artifacts/tpch_temperature}
-mkdir -p "$OUT"
 # name: flags of run_plm.py --test ("likely": the most likely decisions)
 VARIANTS=(
   "likely:"
@@ -20,6 +21,15 @@ VARIANTS=(
   "stage_0.5_exec_1:--sample --temperature 0.5 --exec-temperature 1"
   "stage_0.3_exec_0.7:--sample --temperature 0.3 --exec-temperature 0.7"
 )
+if [ -n "${ONLY:-}" ]; then
+  chosen=()
+  for variant in "${VARIANTS[@]}"; do
+    [[ " $ONLY " == *" ${variant%%:*} "* ]] && chosen+=("$variant")
+  done
+  [ "${#chosen[@]}" -gt 0 ] || { echo "ONLY=$ONLY names no variant of recipes/tpch_temperature.sh; see VARIANTS there" >&2; exit 2; }
+  VARIANTS=("${chosen[@]}")
+fi
+mkdir -p "$OUT"
 
 llm() {  # results folder, first seed, flags...
   local out=$1 first=$2; shift 2
