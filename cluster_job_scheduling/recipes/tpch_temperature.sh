@@ -23,10 +23,17 @@ VARIANTS=(
 )
 if [ -n "${ONLY:-}" ]; then
   chosen=()
-  for variant in "${VARIANTS[@]}"; do
-    [[ " $ONLY " == *" ${variant%%:*} "* ]] && chosen+=("$variant")
+  for name in $ONLY; do
+    found=""
+    for variant in "${VARIANTS[@]}"; do
+      if [ "${variant%%:*}" = "$name" ]; then found=$variant; fi
+    done
+    if [ -z "$found" ]; then
+      echo "ONLY: no variant named $name in recipes/tpch_temperature.sh; the names are in its VARIANTS" >&2
+      exit 2
+    fi
+    chosen+=("$found")
   done
-  [ "${#chosen[@]}" -gt 0 ] || { echo "ONLY=$ONLY names no variant of recipes/tpch_temperature.sh; see VARIANTS there" >&2; exit 2; }
   VARIANTS=("${chosen[@]}")
 fi
 mkdir -p "$OUT"
