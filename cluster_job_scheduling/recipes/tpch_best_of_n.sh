@@ -5,7 +5,8 @@
 # Adaptation as recipes/tpch_smollm2.sh (SmolLM2-135M, block 5, LoRA 64, K 20, Decima's encoder frozen),
 # model selection on seed 1001; tests on seeds 1..20 next to Decima on the same seeds, compared seed by
 # seed. Re-running the script resumes where it stopped (the pool's finished seeds, the training checkpoint,
-# finished blocks of five test seeds).
+# finished blocks of five test seeds). ROLLOUTS (default 4) is N; ADAPT_ONLY=1 stops after the adaptation (then
+# recipes/tpch_temperature.sh with POLICY=$OUT/run tests it with sampled decisions).
 #
 #   DATA=/path/to/data bash recipes/tpch_best_of_n.sh        (from cluster_job_scheduling/)
 set -euo pipefail
@@ -30,6 +31,7 @@ if [ ! -f "$OUT/trained" ]; then
     --seed 1 "${resume[@]}"
   touch "$OUT/trained"
 fi
+[ "${ADAPT_ONLY:-0}" = 1 ] && exit 0
 
 # Tests in blocks of five seeds (a block is a results folder), so that a rerun redoes at most one block.
 results=() reference=()
