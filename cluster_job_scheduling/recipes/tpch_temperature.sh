@@ -29,7 +29,7 @@ if [ -n "${ONLY:-}" ]; then
       if [ "${variant%%:*}" = "$name" ]; then found=$variant; fi
     done
     if [ -z "$found" ]; then
-      echo "ONLY: no variant named $name in recipes/tpch_temperature.sh; the names are in its VARIANTS" >&2
+      echo "error: ONLY: no variant named $name in recipes/tpch_temperature.sh; the names are in its VARIANTS" >&2
       exit 2
     fi
     chosen+=("$found")

@@ -1,10 +1,12 @@
 """run_baseline.py as a user runs it: results on disk, and one clear line (exit 2) for bad input."""
 import json
+import os
+import subprocess
 
 import pandas as pd
 import pytest
 
-from conftest import assert_one_line_error, run_script
+from conftest import TREE, assert_one_line_error, run_script
 
 
 def baseline(data, *flags):
@@ -89,3 +91,12 @@ def test_missing_tpch_size_file(real_data, tmp_path):
     result = run_script("run_baseline.py", "--data-dir", str(tmp_path), "--sched", "fair", "--results-dir",
                         str(tmp_path / "r"))
     assert_one_line_error(result, "task_duration_9.npy is missing", "download_data.py")
+
+
+def test_recipe_rejects_an_unknown_variant_name(tmp_path):
+    """A misspelt name in ONLY stops the recipe before it runs or creates anything."""
+    out = tmp_path / "out"
+    env = {**os.environ, "ONLY": "both_0.5 both_05", "OUT": str(out), "DATA": str(tmp_path / "no_data")}
+    result = subprocess.run(["bash", "recipes/tpch_temperature.sh"], cwd=TREE, env=env, capture_output=True, text=True)
+    assert_one_line_error(result, "no variant named both_05")
+    assert not out.exists()
