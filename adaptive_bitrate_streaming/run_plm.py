@@ -104,7 +104,7 @@ def adapt(s: Settings, given: dict, placement: Placement) -> tuple[Path, Setting
     valid_set = load_trace_set(data_root, s.valid_trace)
     valid_num = trace_count(s.valid_trace_num, len(valid_set.traces), "valid_trace_num")
     pool = load_pool(Path(s.exp_pool_path))
-    dataset = ExperienceDataset(pool, s.gamma, s.scale, s.return_unit)
+    dataset = ExperienceDataset(pool, s.gamma, s.scale, s.return_unit, s.reward_floor_quantile)
     if s.sample_step is not None:
         print("note: --sample-step is not used; training sees every step of every episode once per epoch")
 

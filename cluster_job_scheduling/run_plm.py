@@ -95,7 +95,8 @@ def train(s: Settings, given: dict, placement: Placement) -> tuple[Path, Setting
     if pool.metadata.get("num_executors") != s.num_executors:
         raise InputError(f"the pool was collected with {pool.metadata.get('num_executors')} executors, not "
                          f"--num-executors {s.num_executors}")
-    dataset = WindowDataset(pool, s.K, s.sample_step or s.K, s.gamma, s.scale, s.return_unit)
+    dataset = WindowDataset(pool, s.K, s.sample_step or s.K, s.gamma, s.scale, s.return_unit,
+                            s.reward_floor_quantile)
     settings = {**cli.to_dict(s), "max_timestep": dataset.max_timestep,
                 "return_scaling": dataset.scaling.to_dict(), "pool_metadata": pool.metadata}
     encoder_weights = None

@@ -12,8 +12,9 @@ from .return_scaling import ReturnScaling
 class ExperienceDataset(torch.utils.data.Dataset):
     """One item per episode: states (T, 6, 6), actions (T,), returns-to-go (T,), timesteps 0..T-1."""
 
-    def __init__(self, pool: ExperiencePool, gamma: float, scale: float, unit: float = 0.0):
-        self.scaling = ReturnScaling(float(pool.rewards.min()), float(pool.rewards.max()), gamma, scale, unit=unit)
+    def __init__(self, pool: ExperiencePool, gamma: float, scale: float, unit: float = 0.0,
+                 floor_quantile: float = 0.0):
+        self.scaling = ReturnScaling.from_rewards(pool.rewards, gamma, scale, unit, floor_quantile)
         normalized = self.scaling.normalize(pool.rewards)
         self.episodes = []
         for episode in pool.episodes():

@@ -40,6 +40,9 @@ class LLMSettings:
     scale: float = setting(1000.0, "returns to go are divided by this", kind="training")
     return_unit: float = setting(0.0, "0: rewards min-max normalised with the pool's extremes (the original's); "
                                       "> 0: rewards divided by this instead", kind="training", minimum=0)
+    reward_floor_quantile: float = setting(0.0, "min-max normalisation's floor: this quantile of the pool's "
+                                                "rewards (lower ones are clipped to it) instead of their minimum "
+                                                "(0, the original's)", kind="training", minimum=0)
     # decisions
     target_return_scale: float = setting(1.0, "target return at the start of an episode = the pool's best x this",
                                          kind="training")

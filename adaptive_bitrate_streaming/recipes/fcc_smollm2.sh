@@ -5,7 +5,8 @@
 # where it stopped. SEED (default 100003) is the adaptation seed, POOL an existing pool to adapt on instead of
 # $OUT/pool, ADAPT_ONLY=1 stops after the adaptation (reproduce.py adapts its other seeds so). WHICH_LAYER (default 3:
 # early exit after block 3; -1 = all 30 blocks) and EPOCHS (default 6) change the backbone's depth and the length of
-# the adaptation, LR_SCHEDULE (default constant; cosine) its learning rate after the warm-up, e.g. the 30-block
+# the adaptation, LR_SCHEDULE (default constant; cosine) its learning rate after the warm-up, REWARD_FLOOR_QUANTILE
+# (default 0: the pool's worst reward) the floor of the rewards' min-max normalisation, e.g. the 30-block
 # policy of the load experiment:
 #   OUT=artifacts/fcc_smollm2_30 POOL=artifacts/fcc_smollm2/pool WHICH_LAYER=-1 EPOCHS=2 DATA=... bash recipes/fcc_smollm2.sh
 #
@@ -18,6 +19,7 @@ POOL=${POOL:-$OUT/pool}
 WHICH_LAYER=${WHICH_LAYER:-3}
 EPOCHS=${EPOCHS:-6}
 LR_SCHEDULE=${LR_SCHEDULE:-constant}
+REWARD_FLOOR_QUANTILE=${REWARD_FLOOR_QUANTILE:-0}
 RUN=$OUT/run
 mkdir -p "$OUT"
 
@@ -31,7 +33,8 @@ if [ ! -f "$RUN/best_model/settings.json" ] || [ ! -f "$OUT/adapted" ]; then
   [ -f "$RUN/checkpoint/training_state.json" ] && resume=(--resume)
   python run_plm.py --adapt --plm-type smollm2 --plm-size 135m --which-layer "$WHICH_LAYER" --rank 64 \
     --exp-pool-path "$POOL" --model-dir "$RUN" --valid-trace fcc-valid --video video1 --data-dir "$DATA" \
-    --num-epochs "$EPOCHS" --batch-size 8 --lr 5e-4 --lr-schedule "$LR_SCHEDULE" --w 20 --seed "$SEED" "${resume[@]}"
+    --num-epochs "$EPOCHS" --batch-size 8 --lr 5e-4 --lr-schedule "$LR_SCHEDULE" \
+    --reward-floor-quantile "$REWARD_FLOOR_QUANTILE" --w 20 --seed "$SEED" "${resume[@]}"
   touch "$OUT/adapted"
 fi
 [ "${ADAPT_ONLY:-0}" = 1 ] && exit 0

@@ -99,6 +99,21 @@ def test_returns_in_a_unit_keep_the_rewards_sign_and_proportions(small_pool):
     assert dataset.scaling.to_dict()["unit"] == 2.0
 
 
+def test_a_reward_floor_quantile_clips_the_extremes_below_it(small_pool):
+    """--reward-floor-quantile q: the min-max floor is the q-quantile of the pool's rewards, so rewards below it
+    normalise to 0 and the others spread over the whole range [0, 1] rather than a sliver of it."""
+    pool = load_pool(small_pool)
+    floor = float(np.quantile(pool.rewards, 0.05))
+    assert floor > pool.rewards.min()
+    dataset = ExperienceDataset(pool, gamma=1.0, scale=10, floor_quantile=0.05)
+    assert dataset.scaling.reward_min == pytest.approx(floor) and dataset.scaling.reward_max == pool.rewards.max()
+    normalized = dataset.scaling.normalize(pool.rewards)
+    assert (normalized[pool.rewards <= floor] == 0).all() and (normalized[pool.rewards > floor] > 0).all()
+    first = pool.episodes()[0]
+    assert float(dataset.episodes[0]["returns"][0]) == pytest.approx(normalized[first].sum() / 10, rel=1e-5)
+    assert ExperienceDataset(pool, gamma=1.0, scale=10).scaling.reward_min == pool.rewards.min()
+
+
 def test_dataset_episodes_never_straddle(small_pool):
     dataset = ExperienceDataset(load_pool(small_pool), gamma=1.0, scale=1000)
     assert len(dataset) == 20

@@ -110,6 +110,10 @@ def trained(tiny_plms, synthetic_data, small_pool, tmp_path_factory):
     (["--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--rank", "0"], "--rank: the LoRA rank must be -1"),
     (["--test"], "is not a saved policy (no settings.json)"),
     ([], "nothing to do"),
+    (["--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--reward-floor-quantile", "0.5"],
+     "--reward-floor-quantile: must be at least 0 and below 0.5"),
+    (["--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--reward-floor-quantile", "0.01", "--return-unit", "2"],
+     "--reward-floor-quantile: applies to min-max normalised rewards"),
 ])
 def test_bad_backbone_flags(tiny_plms, synthetic_data, small_pool, tmp_path, flags, needle):
     result = run_script("run_plm.py", *flags, "--exp-pool-path", str(small_pool), "--model-dir", str(tmp_path / "m"),

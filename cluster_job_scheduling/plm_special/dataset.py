@@ -11,9 +11,10 @@ from .return_scaling import ReturnScaling
 class WindowDataset(torch.utils.data.Dataset):
     """Windows of up to K decisions starting every `sample_step` decisions; they never cross episodes."""
 
-    def __init__(self, pool: SchedulingPool, K: int, sample_step: int, gamma: float, scale: float, unit: float = 0.0):
+    def __init__(self, pool: SchedulingPool, K: int, sample_step: int, gamma: float, scale: float, unit: float = 0.0,
+                 floor_quantile: float = 0.0):
         rewards = pool.arrays["rewards"]
-        self.scaling = ReturnScaling(float(rewards.min()), float(rewards.max()), gamma, scale, unit=unit)
+        self.scaling = ReturnScaling.from_rewards(rewards, gamma, scale, unit, floor_quantile)
         self.pool = pool
         self.returns = np.zeros(len(pool), dtype=np.float32)
         self.timesteps = np.zeros(len(pool), dtype=np.int64)

@@ -4,6 +4,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from common.errors import InputError
+
 
 @dataclass
 class ReturnScaling:
@@ -19,6 +21,19 @@ class ReturnScaling:
     scale: float
     max_return: float = 0.0
     unit: float = 0.0  # 0: min-max normalisation
+
+    @classmethod
+    def from_rewards(cls, rewards: np.ndarray, gamma: float, scale: float, unit: float = 0.0,
+                     floor_quantile: float = 0.0) -> "ReturnScaling":
+        """The scaling of a pool's rewards; `floor_quantile` > 0 sets the min-max floor to that quantile of
+        the rewards instead of their minimum, so that a few extreme rewards do not squeeze all the others."""
+        if not 0 <= floor_quantile < 0.5:
+            raise InputError(f"must be at least 0 and below 0.5, got {floor_quantile}", "reward_floor_quantile")
+        if floor_quantile and unit:
+            raise InputError("applies to min-max normalised rewards; leave --return-unit at 0 to use it",
+                             "reward_floor_quantile")
+        floor = np.quantile(rewards, floor_quantile) if floor_quantile else rewards.min()
+        return cls(float(floor), float(rewards.max()), gamma, scale, unit=unit)
 
     def normalize(self, rewards):
         if self.unit:

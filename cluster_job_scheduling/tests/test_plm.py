@@ -166,6 +166,20 @@ def test_returns_in_job_time_carry_the_episode_s_job_time(small_pool):
     assert dataset.scaling.process_reward(-2000.0) == pytest.approx(-0.2)
 
 
+def test_a_reward_floor_quantile_clips_the_extremes_below_it(small_pool):
+    """--reward-floor-quantile q: the min-max floor is the q-quantile of the pool's rewards (a CJS reward's tail
+    reaches far below its median), and rewards below it normalise to 0."""
+    pool = load_pool(small_pool)
+    rewards = pool.arrays["rewards"]
+    floor = float(np.quantile(rewards, 0.1))
+    dataset = WindowDataset(pool, K=4, sample_step=4, gamma=1.0, scale=10, floor_quantile=0.1)
+    assert rewards.min() < floor == pytest.approx(dataset.scaling.reward_min)
+    normalized = dataset.scaling.normalize(rewards)
+    assert (normalized[rewards <= floor] == 0).all() and (normalized[rewards > floor] > 0).all()
+    first = pool.episodes()[0]
+    assert float(dataset.returns[first.start]) == pytest.approx(normalized[first].sum() / 10, rel=1e-5)
+
+
 def common(tiny_plms, synthetic_data):
     return ["--plm-dir", str(tiny_plms), "--data-dir", str(synthetic_data), "--dataset", "synthetic",
             "--num-executors", "10", "--job-arrival-cap", "12", "--K", "4", "--state-feature-dim", "16",
