@@ -132,7 +132,7 @@ def test_the_learned_router_ranks_where_the_llm_would_choose_another_stage(tiny_
     auc = np.mean(scores[labels == 1][:, None] > scores[labels == 0][None, :])
     assert auc > 0.75, auc
     observation = env.reset(seed=3)[0]
-    assert disagreement_model(observation) == pytest.approx(scores[0], abs=1e-6)
+    assert disagreement_model(observation) == pytest.approx(scores[0], rel=1e-5)  # float32, batched or not
     assert LearnedRouter(disagreement_model, scores[0] - 1e-3).to_llm(observation)
     assert not LearnedRouter(disagreement_model, scores[0] + 1e-3).to_llm(observation)
 
