@@ -9,7 +9,8 @@ from common.errors import InputError
 
 @dataclass
 class ReturnScaling:
-    """r~ = (clip(r, min, max) - min) / (max - min) with the pool's min and max reward (the original's), or
+    """r~ = (clip(r, min, max) - min) / (max - min) with the pool's min and max reward (the original's; the min
+    may be a low quantile instead, `from_rewards`), or
     r~ = r / unit when a unit is given (the returns then keep the rewards' sign and proportions); RTG_t =
     sum_k gamma^(k-t) r~_k / scale over the rest of the episode. At test time the target starts at
     `max_return` (the pool's largest RTG at an episode's start) times the target-return scale and drops by
