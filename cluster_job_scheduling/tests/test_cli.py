@@ -1,4 +1,4 @@
-"""run_baseline.py as a user runs it: results on disk, and one clear line (exit 2) for bad input."""
+"""run_baseline.py and the recipes as a user runs them: results on disk, and one clear line (exit 2) for bad input."""
 import json
 import os
 import subprocess
