@@ -6,14 +6,17 @@
 # model selection on seed 1001; tests on seeds 1..20 next to Decima on the same seeds, compared seed by
 # seed. Re-running the script resumes where it stopped (the pool's finished seeds, the training checkpoint,
 # finished blocks of five test seeds). ROLLOUTS (default 4) is N; ADAPT_ONLY=1 stops after the adaptation (then
-# recipes/tpch_temperature.sh with POLICY=$OUT/run tests it with sampled decisions).
+# recipes/tpch_temperature.sh with POLICY=$OUT/run tests it with sampled decisions). SEED (default 1) seeds the
+# adaptation; POOL reuses a pool made before, e.g. another adaptation seed on the same pool:
+#   SEED=2 POOL=artifacts/tpch_best_of_n/pool_decima_best_of_4 OUT=artifacts/tpch_best_of_4_seed_2 ADAPT_ONLY=1 ...
 #
 #   DATA=/path/to/data bash recipes/tpch_best_of_n.sh        (from cluster_job_scheduling/)
 set -euo pipefail
 DATA=${DATA:-${TRAILBLAZER_DATA:-data}}
 OUT=${OUT:-artifacts/tpch_best_of_n}
 ROLLOUTS=${ROLLOUTS:-4}
-POOL=$OUT/pool_decima_best_of_$ROLLOUTS
+POOL=${POOL:-$OUT/pool_decima_best_of_$ROLLOUTS}
+SEED=${SEED:-1}
 RUN=$OUT/run
 mkdir -p "$OUT"
 
@@ -28,7 +31,7 @@ if [ ! -f "$OUT/trained" ]; then
   python run_plm.py --train --plm-type smollm2 --plm-size 135m --which-layer 5 --peft-rank 64 --K 20 \
     --pt-encoder-config config/decima_tpch.yaml --freeze-encoder --exp-pool-path "$POOL" --model-dir "$RUN" \
     --valid-seeds 1001 --data-dir "$DATA" --num-iters 6 --num-steps-per-iter 800 --batch-size 8 --lr 2e-4 \
-    --seed 1 "${resume[@]}"
+    --seed "$SEED" "${resume[@]}"
   touch "$OUT/trained"
 fi
 [ "${ADAPT_ONLY:-0}" = 1 ] && exit 0
