@@ -5,10 +5,12 @@ settings (abr_sim/named_settings.py), every trace's result in one CSV, and the t
     python reproduce.py --data-dir DATA --quick    # default and unseen-video, 10 traces, existing policies
 
 1. The unseen-traces set is generated once into <output>/data (generate_synthetic_data.py, fixed flags).
-2. Trailblazer: one saved policy per adaptation seed (--adaptation-seeds): <recipe output>/run of
-   recipes/fcc_smollm2.sh (artifacts/fcc_smollm2 for seed 100003, the recipe's own, and
-   artifacts/fcc_smollm2_seed_<k> for the others, all from the recipe's pool); a missing one is adapted by the
-   recipe on the default setting (with --quick, only the policies that exist are used).
+2. Trailblazer: one saved policy per adaptation seed (--adaptation-seeds), made by the --recipe on the default
+   setting: `wide-mix` (the best measured: recipes/fcc_video_mix.sh with WIDE=80, RobustMPC over fcc-train and
+   80 wider synthetic traces with five videos; artifacts/fcc_wide_mix) or `video1` (recipes/fcc_smollm2.sh,
+   RobustMPC over fcc-train with video1; artifacts/fcc_smollm2). <folder>/run is seed 100003's policy, the
+   recipe's own, <folder>_seed_<k>/run seed k's, all adapted on the pool in <folder>/pool; a missing one is
+   adapted by the recipe (with --quick, only the policies that exist are used).
 3. Every (setting, policy, adaptation seed) is tested into
    <output>/results/<setting>/traces_<all or --trace-num>/<policy>[/seed_<k>] by run_baseline.py or run_plm.py --test; a finished folder is skipped, so a rerun continues.
 4. <output>/abr_results.csv: one row per (setting, policy, seed, trace): the trace's mean QoE (chunk 0 left
@@ -31,14 +33,17 @@ from abr_sim.results import read_per_trace
 from common import settings as cli
 from common.errors import exit_on_input_error
 from common.files import atomic_write_text
-from common.reproduction import Recipe, planned_runs, trailblazer_policies
+from common.reproduction import Recipe, pending_runs, planned_runs, trailblazer_policies
 from common.settings import setting
 from plm_special.checkpoint import policy_folder, read_settings
 
 TREE = Path(__file__).resolve().parent
 BASELINES = ["bba", "mpc", "robustmpc", "genet", "udr_1", "udr_2", "udr_3", "udr_real"]
 POLICIES = [*BASELINES, "trailblazer"]
-RECIPE = Recipe(TREE / "recipes" / "fcc_smollm2.sh", "fcc_smollm2", 100003, "pool", "abr")
+OWN_SEED = 100003  # every recipe's own adaptation seed
+RECIPES = {"wide-mix": Recipe(TREE / "recipes" / "fcc_video_mix.sh", "fcc_wide_mix", OWN_SEED, "pool", "abr",
+                              {"WIDE": "80"}),
+           "video1": Recipe(TREE / "recipes" / "fcc_smollm2.sh", "fcc_smollm2", OWN_SEED, "pool", "abr")}
 QUICK = {"settings": ["default", "unseen-video"], "policies": ["bba", "mpc", "robustmpc", "trailblazer"],
          "trace_num": 10}
 
@@ -47,8 +52,8 @@ QUICK = {"settings": ["default", "unseen-video"], "policies": ["bba", "mpc", "ro
 class Settings:
     settings: list[str] = setting(list(SETTINGS), "named settings to run", choices=list(SETTINGS))
     policies: list[str] = setting(POLICIES, "policies to run", choices=POLICIES)
-    adaptation_seeds: list[int] = setting([RECIPE.own_seed, 1, 2], "Trailblazer's adaptation seeds (one saved "
-                                                               "policy each)")
+    recipe: str = setting("wide-mix", "how Trailblazer's policies are adapted (see above)", choices=list(RECIPES))
+    adaptation_seeds: list[int] = setting([OWN_SEED, 1, 2], "Trailblazer's adaptation seeds (one saved policy each)")
     policy_dirs: list[str] | None = setting(None, "saved Trailblazer policies to test instead, one per adaptation "
                                                   "seed (folders of run_plm.py --adapt; none is adapted)")
     plm_dir: str | None = setting(None, "where the backbones' <plm-type>/<plm-size>/ folders live (run_plm.py's "
@@ -120,14 +125,13 @@ def main(argv=None):
         load_trace_set(data_root, trace_set_of(SETTINGS[name].trace, output))
         load_video(data_root, SETTINGS[name].video)
 
-    policies = trailblazer_policies(RECIPE, s.policy_dirs, s.adaptation_seeds, s.quick, data_root,
+    policies = trailblazer_policies(RECIPES[s.recipe], s.policy_dirs, s.adaptation_seeds, s.quick, data_root,
                                     lambda folder: read_settings(policy_folder(folder))) \
         if "trailblazer" in s.policies else {}
     part = f"traces_{'all' if s.trace_num == -1 else s.trace_num}"
     runs = list(planned_runs(s.settings, s.policies, lambda name: output / "results" / name / part, policies))
-    for setting_name, policy, _, saved, folder in runs:
-        if not (folder / "summary.json").is_file():
-            run_test(setting_name, policy, saved, folder, s, data_root, output)
+    for setting_name, policy, _, saved, folder in pending_runs(runs):
+        run_test(setting_name, policy, saved, folder, s, data_root, output)
     results = collect(runs)
     atomic_write_text(output / "abr_results.csv", results.to_csv(index=False))
     atomic_write_text(output / "abr_tables.md", tables(results))

@@ -27,7 +27,7 @@ import run_plm
 from common import settings as cli
 from common.errors import exit_on_input_error
 from common.files import atomic_write_text
-from common.reproduction import Recipe, planned_runs, trailblazer_policies
+from common.reproduction import Recipe, pending_runs, planned_runs, trailblazer_policies
 from common.settings import setting
 from plm_special.checkpoint import policy_folder, read_settings
 from spark_sched_sim.datasets import load_dataset, resolve_data_root
@@ -125,9 +125,8 @@ def main(argv=None):
         if "trailblazer" in s.policies else {}
     part = f"seeds_{s.seed}-{s.seed + s.num_seeds - 1}"
     runs = list(planned_runs(s.settings, s.policies, lambda name: output / "results" / name / part, policies))
-    for setting_name, policy, _, saved, folder in runs:
-        if not (folder / "summary.json").is_file():
-            run_test(setting_name, policy, saved, folder, s, data_root)
+    for setting_name, policy, _, saved, folder in pending_runs(runs):
+        run_test(setting_name, policy, saved, folder, s, data_root)
     results = collect(runs)
     atomic_write_text(output / "cjs_results.csv", results.to_csv(index=False))
     atomic_write_text(output / "cjs_tables.md", tables(results))

@@ -1,9 +1,10 @@
 """What both trees' reproduce.py share: which saved Trailblazer policies are tested (one per adaptation seed,
 adapted by the task's recipe when missing) and the list of test runs with their results folders."""
+import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError
@@ -12,21 +13,23 @@ from .errors import InputError
 @dataclass(frozen=True)
 class Recipe:
     """A task's recipe: its script, its own adaptation seed (output folder artifacts/<name>), the pool that
-    the other seeds adapt on (inside that folder), and the task its policies are for."""
+    the other seeds adapt on (inside that folder), the task its policies are for, and the variables that
+    select the script's variant (e.g. WIDE=80)."""
 
     script: Path
     name: str
     own_seed: int
     pool: str
     task: str
+    environment: dict[str, str] = field(default_factory=dict)
 
     def policy_dir(self, seed: int) -> Path:
         return Path("artifacts") / (self.name if seed == self.own_seed else f"{self.name}_seed_{seed}") / "run"
 
     def adapt(self, seed: int, data_root: Path) -> None:
         """Adapt the policy of one seed with the recipe (its pool, adaptation and model selection only)."""
-        environment = {**os.environ, "DATA": str(data_root), "SEED": str(seed), "ADAPT_ONLY": "1",
-                       "OUT": str(self.policy_dir(seed).parent),
+        environment = {**os.environ, **self.environment, "DATA": str(data_root), "SEED": str(seed),
+                       "ADAPT_ONLY": "1", "OUT": str(self.policy_dir(seed).parent),
                        "POOL": str(self.policy_dir(self.own_seed).parent / self.pool),
                        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
         subprocess.run(["bash", str(self.script)], cwd=self.script.parent.parent, env=environment, check=True)
@@ -77,3 +80,20 @@ def planned_runs(settings, policies_to_run, root_of, trailblazer: dict[int, Path
                 continue
             for seed, folder in trailblazer.items():
                 yield name, policy, seed, folder, root / policy / f"seed_{seed}"
+
+
+def pending_runs(runs):
+    """The planned runs whose results folder is not complete yet. A complete folder that holds another saved
+    policy's results (a different recipe or --policy-dirs into the same output) is an error, not a result."""
+    pending = []
+    for run in runs:
+        saved, folder = run[3], run[4]
+        summary = folder / "summary.json"
+        if not summary.is_file():
+            pending.append(run)
+            continue
+        tested = json.loads(summary.read_text())["settings"].get("model_dir")
+        if saved is not None and Path(tested).resolve() != Path(saved).resolve():
+            raise InputError(f"{folder} holds the results of the policy in {tested}, not {saved}; pass another "
+                             f"--output")
+    return pending

@@ -56,6 +56,42 @@ def test_a_rerun_skips_what_is_complete(quick_run):
     assert (output / "abr_results.csv").read_text() == csv
 
 
+def test_results_of_another_policy_are_not_reused(quick_run, tiny_trained_policy, tmp_path):
+    """The same adaptation seed from another policy folder (another recipe, other --policy-dirs) into the same
+    output is one line, and the finished results stay as they were."""
+    import shutil
+
+    output, flags, _ = quick_run
+    other = tmp_path / "other" / "run"
+    shutil.copytree(tiny_trained_policy, other)
+    summaries = sorted((output / "results").rglob("summary.json"))
+    stamps = [path.stat().st_mtime_ns for path in summaries]
+    flags = [str(other) if flag == str(tiny_trained_policy) else flag for flag in flags]
+    result = run_script("reproduce.py", *flags)
+    assert result.returncode == 2, result.stderr
+    assert f"holds the results of the policy in {tiny_trained_policy}, not {other}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert [path.stat().st_mtime_ns for path in summaries] == stamps
+
+
+def test_a_recipe_adapts_a_seed_with_its_variables(tmp_path):
+    """What reproduce.py hands a recipe that adapts a missing seed: the recipe's variant variables, the seed,
+    its own output folder and the pool of the recipe's own seed."""
+    from common.reproduction import Recipe
+    from reproduce import RECIPES
+
+    script = tmp_path / "recipes" / "show.sh"
+    script.parent.mkdir()
+    script.write_text('env | grep -E "^(WIDE|SEED|ADAPT_ONLY|OUT|POOL|DATA)=" | sort > environment.txt\n')
+    Recipe(script, "mix", 100003, "pool", "abr", {"WIDE": "80"}).adapt(1, tmp_path / "data")
+    assert (tmp_path / "environment.txt").read_text().splitlines() == [
+        "ADAPT_ONLY=1", f"DATA={tmp_path / 'data'}", "OUT=artifacts/mix_seed_1", "POOL=artifacts/mix/pool",
+        "SEED=1", "WIDE=80"]
+    assert RECIPES["wide-mix"].environment == {"WIDE": "80"} and RECIPES["wide-mix"].policy_dir(2) == \
+        RECIPES["wide-mix"].policy_dir(100003).parent.parent / "fcc_wide_mix_seed_2" / "run"
+    assert all(recipe.script.is_file() for recipe in RECIPES.values())
+
+
 @pytest.mark.parametrize("flags, needle", [
     (["--settings", "unseen-planet"], "argument --settings: invalid choice: 'unseen-planet'"),
     (["--policies", "pensieve"], "argument --policies: invalid choice: 'pensieve'"),
