@@ -87,7 +87,7 @@ def pending_runs(runs):
     policy's results (a different recipe or --policy-dirs into the same output) is an error, not a result."""
     pending = []
     for run in runs:
-        saved, folder = run[3], run[4]
+        *_, saved, folder = run
         summary = folder / "summary.json"
         if not summary.is_file():
             pending.append(run)
