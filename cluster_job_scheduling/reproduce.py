@@ -4,10 +4,13 @@ unseen settings (spark_sched_sim/named_settings.py), every episode's result in o
     python reproduce.py --data-dir DATA            # everything; adapts missing Trailblazer policies (hours)
     python reproduce.py --data-dir DATA --quick    # default and fewer-executors, 2 seeds, existing policies
 
-1. Trailblazer: one saved policy per adaptation seed (--adaptation-seeds): <recipe output>/run of
-   recipes/tpch_smollm2.sh (artifacts/tpch_smollm2 for seed 1, the recipe's own, and
-   artifacts/tpch_smollm2_seed_<k> for the others, all from the recipe's pool); a missing one is adapted by
-   the recipe on the default setting (with --quick, only the policies that exist are used).
+1. Trailblazer: one saved policy per adaptation seed (--adaptation-seeds), made by the --recipe on the
+   default setting: `best-of-4` (the best measured: recipes/tpch_best_of_n.sh, a pool of the best of four
+   sampled Decima rollouts per job sequence; tested with both heads sampled at temperature 0.5;
+   artifacts/tpch_best_of_n) or `decima-pool` (recipes/tpch_smollm2.sh, one Decima rollout per sequence, the
+   most likely decisions; artifacts/tpch_smollm2). <folder>/run is seed 1's policy, the recipe's own,
+   <folder>_seed_<k>/run seed k's, all adapted on the recipe's pool in <folder>; a missing one is adapted by the
+   recipe (with --quick, only the policies that exist are used).
 2. Every (setting, scheduler, adaptation seed) is tested on episode seeds --seed .. --seed + --num-seeds - 1
    (the same for every scheduler, so comparisons are paired by seed) into
    <output>/results/<setting>/seeds_<first>-<last>/<scheduler>[/seed_<k>] by run_baseline.py or run_plm.py --test; a finished
@@ -37,7 +40,10 @@ from spark_sched_sim.results import paired_comparison, read_per_seed
 TREE = Path(__file__).resolve().parent
 BASELINES = ["fifo", "fair", "decima"]
 POLICIES = [*BASELINES, "trailblazer"]
-RECIPE = Recipe(TREE / "recipes" / "tpch_smollm2.sh", "tpch_smollm2", 1, "pool_decima", "cjs")
+OWN_SEED = 1  # every recipe's own adaptation seed
+RECIPES = {"best-of-4": Recipe(TREE / "recipes" / "tpch_best_of_n.sh", "tpch_best_of_n", OWN_SEED,
+                               "pool_decima_best_of_4", "cjs", {"ROLLOUTS": "4"}, ("--sample", "--temperature", "0.5")),
+           "decima-pool": Recipe(TREE / "recipes" / "tpch_smollm2.sh", "tpch_smollm2", OWN_SEED, "pool_decima", "cjs")}
 QUICK = {"settings": ["default", "fewer-executors"], "policies": POLICIES, "num_seeds": 2}
 
 
@@ -45,8 +51,9 @@ QUICK = {"settings": ["default", "fewer-executors"], "policies": POLICIES, "num_
 class Settings:
     settings: list[str] = setting(list(SETTINGS), "named settings to run", choices=list(SETTINGS))
     policies: list[str] = setting(POLICIES, "schedulers to run", choices=POLICIES)
-    adaptation_seeds: list[int] = setting([RECIPE.own_seed, 2, 3], "Trailblazer's adaptation seeds (one saved "
-                                                               "policy each)")
+    recipe: str = setting("best-of-4", "how Trailblazer's policies are adapted and decoded (see above)",
+                          choices=list(RECIPES))
+    adaptation_seeds: list[int] = setting([OWN_SEED, 2, 3], "Trailblazer's adaptation seeds (one saved policy each)")
     policy_dirs: list[str] | None = setting(None, "saved Trailblazer policies to test instead, one per adaptation "
                                                   "seed (folders of run_plm.py --train; none is adapted)")
     plm_dir: str | None = setting(None, "where the backbones' <plm-type>/<plm-size>/ folders live (run_plm.py's "
@@ -66,7 +73,7 @@ def run_test(setting_name: str, policy: str, saved: Path | None, folder: Path, s
               "--data-dir", str(data_root), "--results-dir", str(folder), "--overwrite"]
     if policy == "trailblazer":
         plm_dir = ["--plm-dir", s.plm_dir] if s.plm_dir else []
-        run_plm.main(["--test", "--model-dir", str(saved), *plm_dir, *common])
+        run_plm.main(["--test", "--model-dir", str(saved), *RECIPES[s.recipe].test_flags, *plm_dir, *common])
     else:
         run_baseline.main(["--sched", policy, "--quiet", *common])
 
@@ -120,7 +127,7 @@ def main(argv=None):
     output = Path(s.output) if not s.quick or "output" in given else Path(s.output + "_quick")
     data_root = resolve_data_root(s.data_dir)
     load_dataset(data_root, "tpch")  # the data every setting needs, before any work
-    policies = trailblazer_policies(RECIPE, s.policy_dirs, s.adaptation_seeds, s.quick, data_root,
+    policies = trailblazer_policies(RECIPES[s.recipe], s.policy_dirs, s.adaptation_seeds, s.quick, data_root,
                                     lambda folder: read_settings(policy_folder(folder))) \
         if "trailblazer" in s.policies else {}
     part = f"seeds_{s.seed}-{s.seed + s.num_seeds - 1}"

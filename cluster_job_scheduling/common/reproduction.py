@@ -13,8 +13,8 @@ from .errors import InputError
 @dataclass(frozen=True)
 class Recipe:
     """A task's recipe: its script, its own adaptation seed (output folder artifacts/<name>), the pool that
-    the other seeds adapt on (inside that folder), the task its policies are for, and the variables that
-    select the script's variant (e.g. WIDE=80)."""
+    the other seeds adapt on (inside that folder), the task its policies are for, the variables that select
+    the script's variant (e.g. WIDE=80), and the flags of run_plm.py --test its policies are tested with."""
 
     script: Path
     name: str
@@ -22,6 +22,7 @@ class Recipe:
     pool: str
     task: str
     environment: dict[str, str] = field(default_factory=dict)
+    test_flags: tuple[str, ...] = ()
 
     def policy_dir(self, seed: int) -> Path:
         return Path("artifacts") / (self.name if seed == self.own_seed else f"{self.name}_seed_{seed}") / "run"

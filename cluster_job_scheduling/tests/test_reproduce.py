@@ -39,10 +39,22 @@ def test_every_setting_has_its_seeds_in_the_csv_and_tables(quick_run):
         for policy, folder in (("fifo", "fifo"), ("trailblazer", "trailblazer/seed_5")):
             summary = json.loads((output / "results" / name / "seeds_3-3" / folder / "summary.json").read_text())
             assert summary["settings"]["num_executors"] == executors and summary["settings"]["job_arrival_cap"] == 200
+            if policy == "trailblazer":  # decoded as the default recipe's policies are: both heads sampled at 0.5
+                assert summary["settings"]["sample"] and summary["settings"]["temperature"] == 0.5
             row = results[(results["setting"] == name) & (results["policy"] == policy)]
             assert list(row["avg_jct_s"]) == [pytest.approx(summary["per_seed_avg_jct_s"]["3"])]
     assert "| **trailblazer** (1 seed) |" in (output / "cjs_tables.md").read_text()
     assert "**fewer-executors** (30 executors; 1 episode seed)" in result.stdout
+
+
+def test_the_recipes_name_their_scripts_pools_and_decoding():
+    from reproduce import RECIPES
+
+    for recipe in RECIPES.values():
+        assert recipe.script.is_file() and f"{recipe.pool}" in recipe.script.read_text().replace(
+            "$ROLLOUTS", recipe.environment.get("ROLLOUTS", ""))
+    assert RECIPES["best-of-4"].test_flags == ("--sample", "--temperature", "0.5")
+    assert RECIPES["decima-pool"].test_flags == ()
 
 
 def test_a_rerun_skips_what_is_complete(quick_run):
