@@ -13,6 +13,7 @@ the mean over its adaptation seeds, the line their range), abr_settings_box.png 
 trailblazer.png (state encoder, LoRA-adapted LLM, action head and the APC router).
 """
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parent
 ABR_CSV = ROOT / "adaptive_bitrate_streaming" / "artifacts" / "reproduce" / "abr_results.csv"
 CJS_CSV = ROOT / "cluster_job_scheduling" / "artifacts" / "reproduce" / "cjs_results.csv"
 OURS = "trailblazer"
+BASELINE_COLORS = [f"C{k}" for k in range(10) if k != 3]  # C3 (red) is Trailblazer's alone
 
 
 def save(figure, path: Path) -> None:
@@ -90,10 +92,11 @@ def qoe_cdfs(results: pd.DataFrame, path: Path) -> None:
     figure, axes = plt.subplots(1, len(settings), figsize=(4.2 * len(settings), 3.6), squeeze=False)
     for axis, setting in zip(axes[0], settings):
         group = results[results["setting"] == setting]
-        for i, (policy, rows) in enumerate(group.groupby("policy", sort=False)):
+        baselines = itertools.cycle(BASELINE_COLORS)
+        for policy, rows in group.groupby("policy", sort=False):
             values = rows["qoe"].sort_values().to_numpy()
             axis.plot(values, [(k + 1) / len(values) for k in range(len(values))], label=policy,
-                      color="C3" if policy == OURS else f"C{i % 10}", linewidth=2.2 if policy == OURS else 1.2)
+                      color="C3" if policy == OURS else next(baselines), linewidth=2.2 if policy == OURS else 1.2)
         axis.set_title(setting)
         axis.set_xlabel("per-trace mean QoE")
         axis.grid(alpha=0.3)
