@@ -8,7 +8,7 @@
 # finished blocks of five test seeds). ROLLOUTS (default 4) is N; ADAPT_ONLY=1 stops after the adaptation (then
 # recipes/tpch_temperature.sh with POLICY=$OUT/run tests it with sampled decisions). SEED (default 1) seeds the
 # adaptation; POOL reuses a pool made before, e.g. another adaptation seed on the same pool:
-#   SEED=2 POOL=artifacts/tpch_best_of_n/pool_decima_best_of_4 OUT=artifacts/tpch_best_of_4_seed_2 ADAPT_ONLY=1 ...
+#   SEED=2 POOL=artifacts/tpch_best_of_n/pool_decima_best_of_4 OUT=artifacts/tpch_best_of_n_seed_2 ADAPT_ONLY=1 ...
 #
 #   DATA=/path/to/data bash recipes/tpch_best_of_n.sh        (from cluster_job_scheduling/)
 set -euo pipefail
