@@ -14,6 +14,9 @@ of executors is read at exec_t and masked to what the job may take.
 
 A token of step t attends to the tokens of steps t-K+1..t (causally): training runs windows of K steps,
 positions from 0; see llm_scheduler.py for inference.
+
+Rows are gathered with index_select, never `tensor[index]`: on a multi-threaded CPU the backward of the latter
+adds repeated indices in a varying order, and one seed would no longer give one set of weights.
 """
 import math
 from pathlib import Path
@@ -70,8 +73,10 @@ class OfflineRLPolicy(nn.Module):
         h_node, h_dag, h_glob = self.encoder(batch)
         mask = batch.stage_mask
         node_job = batch.node_job[mask]
-        stages = torch.cat([batch.x[mask], h_node[mask], h_dag[node_job], h_glob[batch.job_obs[node_job]]], dim=1)
-        jobs = torch.cat([batch.x[batch.job_ptr[:-1], :NUM_DAG_FEATURES], h_dag, h_glob[batch.job_obs]], dim=1)
+        stages = torch.cat([batch.x[mask], h_node[mask], h_dag.index_select(0, node_job),
+                            h_glob.index_select(0, batch.job_obs[node_job])], dim=1)
+        jobs = torch.cat([batch.x[batch.job_ptr[:-1], :NUM_DAG_FEATURES], h_dag, h_glob.index_select(0, batch.job_obs)],
+                         dim=1)
         return stages, jobs
 
     def timestep_embedding(self, timesteps: torch.Tensor) -> torch.Tensor:
@@ -113,8 +118,8 @@ class OfflineRLPolicy(nn.Module):
         chosen_job = job_offsets[:-1] + job_choice
         all_tokens = torch.cat([
             self.embed_return(returns[:, None]) + t_emb,  # rows 0..S-1
-            self.embed_stage(stage_features) + t_emb[stage_step],  # rows S..S+M-1
-            self.embed_exec(job_features[chosen_job]) + t_emb,  # rows S+M..2S+M-1
+            self.embed_stage(stage_features) + t_emb.index_select(0, stage_step),  # rows S..S+M-1
+            self.embed_exec(job_features.index_select(0, chosen_job)) + t_emb,  # rows S+M..2S+M-1
             self.action_embedding(stage_choice / counts, exec_choice / self.num_executors, t_emb),
             torch.zeros(1, t_emb.shape[1], device=device),  # padding
         ])
@@ -148,13 +153,14 @@ class OfflineRLPolicy(nn.Module):
         positions = torch.arange(longest, device=device)
         mask = torch.stack([band_mask(positions, ts, positions, ts, self.K) for ts in token_steps])
         mask = mask & (valid[:, None, :] | torch.eye(longest, dtype=torch.bool, device=device))
-        hidden, _ = self.run_backbone(all_tokens[index], mask[:, None], positions)
+        tokens = all_tokens.index_select(0, index.flatten()).view(*index.shape, -1)
+        hidden, _ = self.run_backbone(tokens, mask[:, None], positions)
 
         def gather(places):
             places = torch.tensor(places, device=device).reshape(-1, 2)
             return hidden[places[:, 0], places[:, 1]]
 
-        query = self.stage_query(gather(last_stage_at))[stage_step]
+        query = self.stage_query(gather(last_stage_at)).index_select(0, stage_step)
         scores = (self.stage_key(gather(stage_at)) * query).sum(-1) / math.sqrt(query.shape[-1])
         stage_log_probs = self._segment_log_softmax(scores, stage_step, steps)
         exec_log_probs = torch.log_softmax(self.exec_logits(gather(exec_at), caps[chosen_job]), dim=1)
@@ -177,6 +183,6 @@ class OfflineRLPolicy(nn.Module):
     def _segment_log_softmax(scores, segment, num_segments):
         maxima = torch.full((num_segments,), -1e30, device=scores.device).scatter_reduce(
             0, segment, scores.detach(), reduce="amax")
-        shifted = scores - maxima[segment]
+        shifted = scores - maxima.index_select(0, segment)
         sums = torch.zeros(num_segments, device=scores.device).index_add(0, segment, shifted.exp())
-        return shifted - sums.log()[segment]
+        return shifted - sums.log().index_select(0, segment)

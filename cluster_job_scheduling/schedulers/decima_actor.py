@@ -33,7 +33,8 @@ class DecimaActor(nn.Module):
         """Scores of the schedulable nodes of every observation, in batch order."""
         mask = batch.stage_mask
         node_job = batch.node_job[mask]
-        inputs = torch.cat([batch.x[mask], h_node[mask], h_dag[node_job], h_glob[batch.job_obs[node_job]]], dim=1)
+        inputs = torch.cat([batch.x[mask], h_node[mask], h_dag.index_select(0, node_job),
+                            h_glob.index_select(0, batch.job_obs[node_job])], dim=1)
         return self.stage_policy_network.mlp_score(inputs).squeeze(-1)
 
     def exec_scores(self, batch, h_dag, h_glob, jobs: torch.Tensor):
@@ -42,7 +43,8 @@ class DecimaActor(nn.Module):
         repeated = torch.repeat_interleave(jobs, caps)
         k = torch.cat([torch.arange(int(c), device=caps.device) for c in caps]).float() / self.num_executors
         x_dag = batch.x[batch.job_ptr[:-1][repeated], :NUM_DAG_FEATURES]
-        inputs = torch.cat([x_dag, h_dag[repeated], h_glob[batch.job_obs[repeated]], k[:, None]], dim=1)
+        inputs = torch.cat([x_dag, h_dag.index_select(0, repeated), h_glob.index_select(0, batch.job_obs[repeated]),
+                            k[:, None]], dim=1)
         return self.exec_policy_network.mlp_score(inputs).squeeze(-1)
 
 

@@ -8,7 +8,7 @@ import torch
 import run_plm
 from conftest import TREE, assert_one_line_error, run_script
 from plm_special.backbones import load_backbone
-from plm_special.dataset import WindowDataset
+from plm_special.dataset import WindowDataset, collate_windows
 from plm_special.return_scaling import ReturnScaling
 from plm_special.experience import load_pool
 from plm_special.llm_scheduler import LLMScheduler
@@ -318,3 +318,27 @@ def test_missing_decima_weights_say_where_they_were_looked_for(tiny_plms, synthe
                         str(tmp_path / "decima.yaml"), *common(tiny_plms, synthetic_data))
     assert_one_line_error(result, "cjs/models/decima/model.pt", "not found")
     assert not (tmp_path / "m").exists()
+
+
+def test_gradients_are_bit_identical_from_call_to_call(tiny_plms, small_pool):
+    """Same seed, same weights: on a multi-threaded CPU the backward of `tensor[index]` adds the rows of repeated
+    indices in an order that varies with the threads' timing once a gradient outgrows one thread's share (32768
+    elements), so the policy and its encoder gather with index_select. Eight threads (on any number of cores) and a
+    batch big enough for every gather to be split: `tensor[index]` gave a new gradient at almost every call."""
+    pool = load_pool(small_pool)
+    dataset = WindowDataset(pool, 4, 1, 1.0, 1000)
+    batch = collate_windows([dataset[i] for i in range(0, len(dataset), 2)])
+    assert sum(int(g.stage_mask.sum()) for g in batch["graphs"]) * 64 > 4 * 32768
+    model = tiny_policy(tiny_plms, "smollm2").train()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(8)
+    try:
+        gradients = set()
+        for _ in range(8):
+            torch.manual_seed(0)  # LoRA's dropout
+            model.zero_grad()
+            model.loss(batch).backward()
+            gradients.add(b"".join(p.grad.numpy().tobytes() for p in model.parameters() if p.grad is not None))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(gradients) == 1
