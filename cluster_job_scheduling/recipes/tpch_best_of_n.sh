@@ -5,7 +5,8 @@
 # Adaptation as recipes/tpch_smollm2.sh (SmolLM2-135M, block 5, LoRA 64, K 20, Decima's encoder frozen),
 # model selection on seed 1001; tests on seeds 1..20 next to Decima on the same seeds, compared seed by
 # seed. Re-running the script resumes where it stopped (the pool's finished seeds, the training checkpoint,
-# finished blocks of five test seeds). ROLLOUTS (default 4) is N; ADAPT_ONLY=1 stops after the adaptation (then
+# finished blocks of five test seeds). ROLLOUTS (default 4) is N; POOL_SIZE (default 300000 decisions, about 57
+# job sequences) how many decisions the pool holds; ADAPT_ONLY=1 stops after the adaptation (then
 # recipes/tpch_temperature.sh with POLICY=$OUT/run tests it with sampled decisions). SEED (default 1) seeds the
 # adaptation; POOL reuses a pool made before, e.g. another adaptation seed on the same pool:
 #   SEED=2 POOL=artifacts/tpch_best_of_n/pool_decima_best_of_4 OUT=artifacts/tpch_best_of_n_seed_2 ADAPT_ONLY=1 ...
@@ -15,13 +16,14 @@ set -euo pipefail
 DATA=${DATA:-${TRAILBLAZER_DATA:-data}}
 OUT=${OUT:-artifacts/tpch_best_of_n}
 ROLLOUTS=${ROLLOUTS:-4}
+POOL_SIZE=${POOL_SIZE:-300000}
 POOL=${POOL:-$OUT/pool_decima_best_of_$ROLLOUTS}
 SEED=${SEED:-1}
 RUN=$OUT/run
 mkdir -p "$OUT"
 
 if [ ! -d "$POOL" ]; then
-  python generate_exp_pool.py --scheds decima --rollouts-per-seed "$ROLLOUTS" --keep-best 1 --pool-size 300000 \
+  python generate_exp_pool.py --scheds decima --rollouts-per-seed "$ROLLOUTS" --keep-best 1 --pool-size "$POOL_SIZE" \
     --complete-episode --seed 100 --data-dir "$DATA" --output "$POOL"
 fi
 
