@@ -15,8 +15,9 @@ of executors is read at exec_t and masked to what the job may take.
 A token of step t attends to the tokens of steps t-K+1..t (causally): training runs windows of K steps,
 positions from 0; see llm_scheduler.py for inference.
 
-Rows are gathered with index_select, never `tensor[index]`: on a multi-threaded CPU the backward of the latter
-adds repeated indices in a varying order, and one seed would no longer give one set of weights.
+Where an index may repeat, rows are gathered with index_select, not `tensor[index]`: on a multi-threaded CPU the
+backward of the latter adds the repeated rows in a varying order, and one seed would no longer give one set of
+weights (tests/test_plm.py::test_gradients_are_bit_identical_from_call_to_call).
 """
 import math
 from pathlib import Path

@@ -3,7 +3,7 @@ over the job DAGs, then job and cluster summaries (the original's `decima/encode
 
 Plain torch and torch_geometric only: messages are summed with `torch_geometric.utils.scatter`, no
 torch-scatter or torch-sparse. Parameter names match the original's model.pt.
-Rows are gathered with index_select, whose backward is deterministic (see plm_special/rl_policy.py).
+Rows are gathered with index_select, whose backward is deterministic on the CPU (see plm_special/rl_policy.py).
 """
 import torch
 from torch import nn
@@ -50,7 +50,8 @@ class NodeEncoder(nn.Module):
             parents, children = edge_index[0, mask], edge_index[1, mask]
             if len(parents) == 0:
                 continue
-            aggregated = scatter(self.mlp_msg(h.index_select(0, children)), parents, dim=0, dim_size=len(x), reduce="sum")
+            messages = self.mlp_msg(h.index_select(0, children))
+            aggregated = scatter(messages, parents, dim=0, dim_size=len(x), reduce="sum")
             receives = torch.zeros(len(x), dtype=torch.bool, device=x.device)
             receives[parents] = True
             h = torch.where(receives[:, None], h_init + self.mlp_update(aggregated), h)
