@@ -10,6 +10,8 @@
 # recipes/tpch_temperature.sh with POLICY=$OUT/run tests it with sampled decisions). SEED (default 1) seeds the
 # adaptation; POOL reuses a pool made before, e.g. another adaptation seed on the same pool:
 #   SEED=2 POOL=artifacts/tpch_best_of_n/pool_decima_best_of_4 OUT=artifacts/tpch_best_of_n_seed_2 ADAPT_ONLY=1 ...
+# WHICH_LAYER (default 5) is the block after which the LLM exits (-1: all 30), NUM_ITERS (default 6) the number
+# of training iterations.
 #
 #   DATA=/path/to/data bash recipes/tpch_best_of_n.sh        (from cluster_job_scheduling/)
 set -euo pipefail
@@ -19,6 +21,8 @@ ROLLOUTS=${ROLLOUTS:-4}
 POOL_SIZE=${POOL_SIZE:-300000}
 POOL=${POOL:-$OUT/pool_decima_best_of_$ROLLOUTS}
 SEED=${SEED:-1}
+WHICH_LAYER=${WHICH_LAYER:-5}
+NUM_ITERS=${NUM_ITERS:-6}
 RUN=$OUT/run
 mkdir -p "$OUT"
 
@@ -30,9 +34,9 @@ fi
 if [ ! -f "$OUT/trained" ]; then
   resume=()
   [ -f "$RUN/checkpoint/training_state.json" ] && resume=(--resume)
-  python run_plm.py --train --plm-type smollm2 --plm-size 135m --which-layer 5 --peft-rank 64 --K 20 \
+  python run_plm.py --train --plm-type smollm2 --plm-size 135m --which-layer "$WHICH_LAYER" --peft-rank 64 --K 20 \
     --pt-encoder-config config/decima_tpch.yaml --freeze-encoder --exp-pool-path "$POOL" --model-dir "$RUN" \
-    --valid-seeds 1001 --data-dir "$DATA" --num-iters 6 --num-steps-per-iter 800 --batch-size 8 --lr 2e-4 \
+    --valid-seeds 1001 --data-dir "$DATA" --num-iters "$NUM_ITERS" --num-steps-per-iter 800 --batch-size 8 --lr 2e-4 \
     --seed "$SEED" "${resume[@]}"
   touch "$OUT/trained"
 fi
