@@ -2,6 +2,7 @@
 
     python generate_exp_pool.py --scheds decima --pool-size 1000 --complete-episode --seed 1
     python generate_exp_pool.py --scheds fifo,fair,fcfs --keep-best 1 --pool-size 3000 --complete-episode
+    python generate_exp_pool.py --scheds decima --rollouts-per-seed 4 --segment-s 100 --pool-size 300000 --complete-episode
 
 Job sequences (episode seeds) --seed, --seed + 1, ... are played, in parallel processes, by every scheduler
 --rollouts-per-seed times if it samples its decisions (Decima, Random; rollout r of seed s seeds the
@@ -10,8 +11,12 @@ the k of each seed with the lowest average JCT (best-of-N: better behaviour on a
 scheduler, for return conditioning to pick). Seeds continue until the pool holds --pool-size decisions;
 with --complete-episode the last episode is kept whole, otherwise it is cut there. The pool is a folder
 (plm_special/experience.py): transitions.npz and metadata.json; its metadata records, per kept episode,
-the seed, scheduler, rollout and average JCT. Every finished seed is kept in <output>.partial/ until the
-pool is written, so a rerun of the same command after an interruption continues where it stopped.
+the seed, scheduler, rollout and average JCT. With --segment-s, selection works within an episode instead:
+each sampling scheduler plays one episode per seed, made of segments of that many simulated seconds, each the
+best (least job time in the segment) of --rollouts-per-seed continuations from the same state, one per
+rollout's scheduler; its first plain rollout is also played, as the reference the pool is reported against.
+Every finished seed is kept in <output>.partial/ until the pool is written, so a rerun of the same command
+after an interruption continues where it stopped.
 """
 import json
 import shutil
@@ -32,7 +37,7 @@ from schedulers import SAMPLING, SCHEDULERS, make_scheduler
 from schedulers.exploration import Exploring
 from spark_sched_sim.datasets import resolve_data_root
 from spark_sched_sim.env_settings import EnvSettings, make_env_factory
-from spark_sched_sim.evaluation import run_episodes
+from spark_sched_sim.evaluation import job_records, run_episodes
 from spark_sched_sim.graph_observation import GraphObserver
 from spark_sched_sim.metrics import average_jct_s
 
@@ -45,6 +50,9 @@ class Settings(EnvSettings):
                                         "each with its own sampling seed", minimum=1)
     explore: float = setting(0.0, "rollouts after the first take a Random decision instead of the scheduler's "
                                   "with this probability (so deterministic schedulers get rollouts too)")
+    segment_s: float | None = setting(None, "select within episodes: segments of this many simulated seconds, "
+                                            "each the best of --rollouts-per-seed continuations (default: whole "
+                                            "episodes)", minimum=1)
     keep_best: int | None = setting(None, "per seed, keep only the k episodes with the lowest average JCT "
                                           "(default: keep all)", minimum=1)
     pool_size: int = setting(1000, "decisions in the pool", minimum=1)
@@ -60,29 +68,82 @@ def scheduler_seed(seed: int, rollout: int) -> int:
     return seed if rollout == 0 else int(np.random.SeedSequence([seed, rollout]).generate_state(1)[0])
 
 
-def play_episode(args: Settings, data_root: Path, scheduler_name: str, seed: int, rollout: int):
-    """One episode through the evaluation loop; returns its average JCT and, per decision that schedules a
-    stage, (graph, stage, job, executors - 1, reward, wall time, done)."""
-    torch.set_num_threads(1)
+def make_rollout_scheduler(args: Settings, data_root: Path, scheduler_name: str, seed: int, rollout: int):
+    """The scheduler of one rollout: its own sampling seed, and exploration after the first rollout."""
     scheduler = make_scheduler(scheduler_name, args.num_executors, data_root, scheduler_seed(seed, rollout),
                                args.state_dict_path, device=args.device)
     if rollout > 0 and args.explore > 0:
         scheduler = Exploring(scheduler, args.explore, scheduler_seed(seed, rollout))
+    return scheduler
+
+
+def decision(observer: GraphObserver, observation: dict, info: dict, action: dict, reward: float, done: bool):
+    """A step that schedules a stage as the pool stores it: (graph, stage, job, executors - 1, reward, wall
+    time, done); None for a step that schedules nothing."""
+    if action["stage_idx"] == -1:
+        return None
+    graph = observer(observation)
+    schedulable = np.flatnonzero(graph.stage_mask)
+    job = int(np.searchsorted(graph.ptr, schedulable[action["stage_idx"]], side="right") - 1)
+    exec_index = min(int(action["num_exec"]), int(graph.exec_caps[job])) - 1
+    return graph, int(action["stage_idx"]), job, exec_index, reward, info["wall_time"], done
+
+
+def play_episode(args: Settings, data_root: Path, scheduler_name: str, seed: int, rollout: int):
+    """One episode through the evaluation loop; returns its average JCT and its decisions."""
+    torch.set_num_threads(1)
+    scheduler = make_rollout_scheduler(args, data_root, scheduler_name, seed, rollout)
     observer, decisions = GraphObserver(args.num_executors), []
 
     def record(env_id, observation, info, action, reward, done):
-        graph = observer(observation)
-        if action["stage_idx"] == -1:
-            return
-        schedulable = np.flatnonzero(graph.stage_mask)
-        job = int(np.searchsorted(graph.ptr, schedulable[action["stage_idx"]], side="right") - 1)
-        exec_index = min(int(action["num_exec"]), int(graph.exec_caps[job])) - 1
-        decisions.append((graph, int(action["stage_idx"]), job, exec_index, reward, info["wall_time"], done))
+        step = decision(observer, observation, info, action, reward, done)
+        if step is not None:
+            decisions.append(step)
 
     jobs = run_episodes(make_env_factory(args, data_root), scheduler, [seed], progress=False, on_step=record)
     if decisions:
         decisions[-1] = decisions[-1][:-1] + (True,)
     return average_jct_s(jobs[seed]), decisions
+
+
+def play_segments(args: Settings, data_root: Path, scheduler_name: str, seed: int):
+    """One episode in which every --segment-s of simulated time is the best of --rollouts-per-seed
+    continuations from the same state (rollout r's scheduler plays continuation r): the one with the least job
+    time in the segment is kept and the episode goes on from where it ended. Returns its average JCT and its
+    decisions, as play_episode."""
+    torch.set_num_threads(1)
+    schedulers = [make_rollout_scheduler(args, data_root, scheduler_name, seed, rollout)
+                  for rollout in range(args.rollouts_per_seed)]
+    env = make_env_factory(args, data_root)()
+    observation, info = env.reset(seed=seed)
+    decisions, done = [], False
+    while not done:
+        start = env.wall_time
+        end = start + 1000 * args.segment_s
+        continuations = []
+        for scheduler in schedulers:
+            # a continuation is a new episode to its scheduler and its observer: their caches of job DAGs
+            # hold only what one sequence of states has shown (graph_observation.py)
+            scheduler.reset()
+            branch, steps, observer = env.fork(), [], GraphObserver(args.num_executors)
+            branch_observation, branch_info, branch_done = observation, info, False
+            while not branch_done and branch.wall_time < end:
+                action = scheduler.act(branch_observation)
+                next_observation, reward, terminated, truncated, next_info = branch.step(action)
+                scheduler.observe(reward)
+                branch_done = terminated or truncated
+                step = decision(observer, branch_observation, branch_info, action, reward, branch_done)
+                if step is not None:
+                    steps.append(step)
+                branch_observation, branch_info = next_observation, next_info
+            continuations.append((branch.job_time_ms(start, end), branch, steps, branch_observation, branch_info,
+                                  branch_done))
+        _, env, steps, observation, info, done = min(continuations, key=lambda continuation: continuation[0])
+        decisions += steps
+    if decisions:
+        decisions[-1] = decisions[-1][:-1] + (True,)
+    jobs = job_records(env, seed)
+    return average_jct_s(jobs), decisions
 
 
 def save_part(folder: Path, episodes: list[dict], own: dict) -> None:
@@ -109,15 +170,24 @@ def resume_or_start(parts: Path, args: Settings, schedulers: list[str]) -> None:
 
 
 def play_seed(args: Settings, data_root: Path, schedulers: list[str], seed: int) -> tuple[list[dict], dict]:
-    """Every scheduler's rollouts of one seed, best (lowest average JCT) first, or the best --keep-best of
-    them; and each scheduler's own average JCT on the seed (its first rollout, without exploration)."""
-    episodes = []
+    """Every scheduler's rollouts of one seed (or its episode of selected segments), best (lowest average JCT)
+    first, or the best --keep-best of them; and each scheduler's own average JCT on the seed (its first
+    rollout, without exploration)."""
+    episodes, own = [], {}
     for name in schedulers:
-        for rollout in range(args.rollouts_per_seed if name in SAMPLING or args.explore > 0 else 1):
+        selecting = name in SAMPLING or args.explore > 0
+        if args.segment_s and selecting:
+            own[name], _ = play_episode(args, data_root, name, seed, 0)
+            jct, decisions = play_segments(args, data_root, name, seed)
+            episodes.append({"seed": seed, "scheduler": name, "rollout": "segments", "avg_jct_s": jct,
+                             "decisions": decisions})
+            continue
+        for rollout in range(args.rollouts_per_seed if selecting else 1):
             jct, decisions = play_episode(args, data_root, name, seed, rollout)
             episodes.append({"seed": seed, "scheduler": name, "rollout": rollout, "avg_jct_s": jct,
                              "decisions": decisions})
-    own = {episode["scheduler"]: episode["avg_jct_s"] for episode in episodes if episode["rollout"] == 0}
+            if rollout == 0:
+                own[name] = jct
     episodes.sort(key=lambda episode: episode["avg_jct_s"])  # stable: ties keep the --scheds order
     return (episodes[:args.keep_best] if args.keep_best else episodes), own
 

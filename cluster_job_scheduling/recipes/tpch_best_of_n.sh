@@ -10,6 +10,9 @@
 # recipes/tpch_temperature.sh with POLICY=$OUT/run tests it with sampled decisions). SEED (default 1) seeds the
 # adaptation; POOL reuses a pool made before, e.g. another adaptation seed on the same pool:
 #   SEED=2 POOL=artifacts/tpch_best_of_n/pool_decima_best_of_4 OUT=artifacts/tpch_best_of_n_seed_2 ADAPT_ONLY=1 ...
+# SEGMENT_S selects within episodes instead (generate_exp_pool.py --segment-s): one episode per job sequence, every
+# SEGMENT_S simulated seconds of it the best of ROLLOUTS continuations from the same state:
+#   SEGMENT_S=300 POOL_SIZE=250000 OUT=artifacts/tpch_segments ADAPT_ONLY=1 ...
 # WHICH_LAYER (default 5) is the block after which the LLM exits (-1: all 30), NUM_ITERS (default 6) the number
 # of training iterations.
 #
@@ -19,7 +22,8 @@ DATA=${DATA:-${TRAILBLAZER_DATA:-data}}
 OUT=${OUT:-artifacts/tpch_best_of_n}
 ROLLOUTS=${ROLLOUTS:-4}
 POOL_SIZE=${POOL_SIZE:-300000}
-POOL=${POOL:-$OUT/pool_decima_best_of_$ROLLOUTS}
+SEGMENT_S=${SEGMENT_S:-}
+POOL=${POOL:-$OUT/pool_decima_best_of_$ROLLOUTS${SEGMENT_S:+_segments_$SEGMENT_S}}
 SEED=${SEED:-1}
 WHICH_LAYER=${WHICH_LAYER:-5}
 NUM_ITERS=${NUM_ITERS:-6}
@@ -28,7 +32,7 @@ mkdir -p "$OUT"
 
 if [ ! -d "$POOL" ]; then
   python generate_exp_pool.py --scheds decima --rollouts-per-seed "$ROLLOUTS" --keep-best 1 --pool-size "$POOL_SIZE" \
-    --complete-episode --seed 100 --data-dir "$DATA" --output "$POOL"
+    ${SEGMENT_S:+--segment-s "$SEGMENT_S"} --complete-episode --seed 100 --data-dir "$DATA" --output "$POOL"
 fi
 
 if [ ! -f "$OUT/trained" ]; then

@@ -9,6 +9,7 @@ round is minus the total time (ms) jobs spent in the system during it; the episo
 complete. All randomness (arrivals, queries, sizes, task durations) comes from the generator seeded by
 `reset(seed=...)`.
 """
+import copy
 import math
 
 import gymnasium as gym
@@ -114,6 +115,18 @@ class SparkSchedSimEnv(gym.Env):
 
     def _info(self) -> dict:
         return {"wall_time": self.wall_time}
+
+    def job_time_ms(self, start: float, end: float) -> float:
+        """Time that jobs spent in the system between `start` and `end` (at most now), in ms: what that stretch
+        of the episode cost (the sum of its rewards, negated, when both are round boundaries)."""
+        end = min(end, self.wall_time)
+        return sum(max(0.0, min(job.t_completed, end) - max(job.t_arrival, start)) for job in self.jobs)
+
+    def fork(self) -> "SparkSchedSimEnv":
+        """An independent copy in the current state, generator included, to try several continuations from
+        one state; the read-only job templates and duration tables are shared, not copied."""
+        shared = [self.templates] + [stage.durations for job in self.jobs for stage in job.stages]
+        return copy.deepcopy(self, {id(item): item for item in shared})
 
     def job_durations_ms(self) -> list[float]:
         """Time in the system of every job that has arrived (still running jobs: until now)."""

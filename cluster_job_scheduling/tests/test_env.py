@@ -89,3 +89,26 @@ def test_batched_evaluation_equals_one_environment_at_a_time(templates):
     three = run_episodes(make_env, RoundRobin(10, fair=True), [1, 2, 3], num_envs=3, progress=False)
     assert one == three
     assert np.mean([job["duration_s"] for job in one[1]]) > 0
+
+
+def test_a_fork_continues_as_the_original_would_without_touching_it(templates):
+    env, scheduler = small_env(templates), RoundRobin(10, fair=False)
+    observation, _ = env.reset(seed=4)
+    for _ in range(15):
+        observation, *_ = env.step(scheduler.act(observation))
+    fork, start = env.fork(), env.wall_time
+    assert fork.templates is env.templates and fork.jobs[0].stages[0].durations is env.jobs[0].stages[0].durations
+    fork_observation, done, fork_rewards = observation, False, []
+    while not done:  # the fork plays to the end; the original has not moved
+        fork_observation, reward, done, _, _ = fork.step(scheduler.act(fork_observation))
+        fork_rewards.append(reward)
+    assert env.wall_time == start and not env.all_jobs_complete
+    rewards, done = [], False
+    while not done:  # the same decisions from the same state: the same rewards, the generator copied too
+        observation, reward, done, _, _ = env.step(scheduler.act(observation))
+        rewards.append(reward)
+    assert rewards == fork_rewards and env.job_durations_ms() == fork.job_durations_ms()
+    assert env.job_time_ms(start, np.inf) == pytest.approx(-sum(rewards))
+    assert env.job_time_ms(0, np.inf) == pytest.approx(sum(env.job_durations_ms()))
+    assert env.job_time_ms(start, start + 1000) + env.job_time_ms(start + 1000, np.inf) \
+        == pytest.approx(env.job_time_ms(start, np.inf))

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from conftest import TREE, assert_one_line_error, run_script
-from generate_exp_pool import scheduler_seed
+from generate_exp_pool import Settings, make_rollout_scheduler, play_episode, play_segments, scheduler_seed
 from plm_special.experience import load_pool
 from schedulers import make_scheduler
 from spark_sched_sim.env_settings import EnvSettings, make_env_factory
@@ -86,3 +86,50 @@ def test_an_interrupted_pool_resumes_to_the_same_pool(synthetic_data, tmp_path):
     for name, array in first.arrays.items():
         assert np.array_equal(array, second.arrays[name]), name
     assert first.metadata["episodes"] == second.metadata["episodes"]
+
+
+def test_segments_of_one_continuation_are_the_plain_episode(synthetic_data):
+    """With one continuation per segment there is nothing to select: the episode of segments is the
+    scheduler's plain first rollout, decision for decision (forks and the schedulers' streams are exact)."""
+    settings = Settings(dataset="synthetic", num_executors=10, job_arrival_cap=8, rollouts_per_seed=1,
+                        segment_s=20)
+    plain_jct, plain = play_episode(settings, synthetic_data, "random", 5, 0)
+    jct, segments = play_segments(settings, synthetic_data, "random", 5)
+    assert jct == plain_jct and len(segments) == len(plain) > 20
+    assert [step[1:] for step in segments] == [step[1:] for step in plain]
+
+
+def test_the_first_segment_is_the_cheapest_of_the_rollouts_beginnings(synthetic_data):
+    """From the episode's start, continuation r is rollout r's beginning: the segment kept must be the one of
+    the rollout with the least job time in the first 100 s (not rollout 0's, for this seed)."""
+    settings = Settings(dataset="synthetic", num_executors=10, job_arrival_cap=8, rollouts_per_seed=3,
+                        segment_s=100)
+    costs = []
+    for rollout in range(3):
+        jobs = run_episodes(make_env_factory(settings, synthetic_data),
+                            make_rollout_scheduler(settings, synthetic_data, "random", 5, rollout), [5],
+                            progress=False)[5]
+        costs.append(sum(max(0.0, min(job["completion_s"], 100) - job["arrival_s"]) for job in jobs))
+    best = int(np.argmin(costs))
+    assert best != 0 and len(set(costs)) == 3
+    _, beginning = play_episode(settings, synthetic_data, "random", 5, best)
+    _, segments = play_segments(settings, synthetic_data, "random", 5)
+    first = [step[1:] for step in segments if step[5] < 100_000]
+    assert first and first == [step[1:] for step in beginning[:len(first)]]
+
+
+def test_a_pool_of_segments_reports_the_plain_rollout_beside_it(synthetic_data, tmp_path):
+    output = tmp_path / "pool"
+    result = run_script("generate_exp_pool.py", "--scheds", "random", "--rollouts-per-seed", "3", "--segment-s",
+                        "100", "--pool-size", "50", "--complete-episode", "--seed", "5", "--workers", "1",
+                        "--dataset", "synthetic", "--num-executors", "10", "--job-arrival-cap", "8",
+                        "--data-dir", str(synthetic_data), "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    metadata = json.loads((output / "metadata.json").read_text())
+    (episode,) = metadata["episodes"]
+    settings = Settings(dataset="synthetic", num_executors=10, job_arrival_cap=8, rollouts_per_seed=3,
+                        segment_s=100)
+    assert episode["rollout"] == "segments"
+    assert episode["avg_jct_s"] == play_segments(settings, synthetic_data, "random", 5)[0]
+    assert metadata["scheduler_avg_jct_s"]["random"] == play_episode(settings, synthetic_data, "random", 5, 0)[0]
+    assert load_pool(output).arrays["dones"][-1]
