@@ -2,13 +2,15 @@
 
     python generate_exp_pool.py --scheds decima --pool-size 1000 --complete-episode --seed 1
     python generate_exp_pool.py --scheds fifo,fair,fcfs --keep-best 1 --pool-size 3000 --complete-episode
-    python generate_exp_pool.py --scheds decima --rollouts-per-seed 4 --segment-s 100 --pool-size 300000 --complete-episode
+    python generate_exp_pool.py --scheds decima --rollouts-per-seed 4 --segment-s 300 --pool-size 250000 \
+        --complete-episode
 
 Job sequences (episode seeds) --seed, --seed + 1, ... are played, in parallel processes, by every scheduler
 --rollouts-per-seed times if it samples its decisions (Decima, Random; rollout r of seed s seeds the
-sampling with (s, r), rollout 0 with s itself, as run_baseline.py does), once if it is deterministic. All episodes are kept, or with --keep-best k only
-the k of each seed with the lowest average JCT (best-of-N: better behaviour on average than any one
-scheduler, for return conditioning to pick). Seeds continue until the pool holds --pool-size decisions;
+sampling with (s, r), rollout 0 with s itself, as run_baseline.py does), once if it is deterministic. All
+episodes are kept, or with --keep-best k only the k of each seed with the lowest average JCT (best-of-N:
+better behaviour on average than any one scheduler, for return conditioning to pick). Seeds continue until
+the pool holds --pool-size decisions;
 with --complete-episode the last episode is kept whole, otherwise it is cut there. The pool is a folder
 (plm_special/experience.py): transitions.npz and metadata.json; its metadata records, per kept episode,
 the seed, scheduler, rollout and average JCT. With --segment-s, selection works within an episode instead:
