@@ -1,5 +1,5 @@
-"""generate_exp_pool.py: best-of-N pools keep, per seed, the episode with the lowest average JCT; an interrupted
-run resumes."""
+"""generate_exp_pool.py: best-of-N pools keep, per seed, the episode with the lowest average JCT, or select
+within episodes segment by segment (--segment-s); an interrupted run resumes."""
 import json
 import os
 import signal
