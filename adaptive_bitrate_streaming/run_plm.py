@@ -124,7 +124,7 @@ def adapt(s: Settings, given: dict, placement: Placement) -> tuple[Path, Setting
         return summarize(logs)["mean_qoe"]
 
     config = TrainConfig(s.num_epochs, "epoch", s.grad_accum_steps, s.lr, s.weight_decay, s.warmup_steps,
-                         s.eval_per_epoch, s.seed, s.lr_schedule)
+                         s.eval_per_epoch, s.seed, s.lr_schedule, s.average_decay)
     trainer = Trainer(model, EpisodeBatches(dataset, s.batch_size), config, settings, model_dir,
                       Validation(validate, "mean QoE", "valid_mean_qoe", higher_is_better=True))
     if s.resume:

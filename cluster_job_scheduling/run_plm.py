@@ -128,7 +128,7 @@ def train(s: Settings, given: dict, placement: Placement) -> tuple[Path, Setting
         return mean_average_jct_s(run_episodes(make_env, scheduler, s.valid_seeds, progress=False))
 
     config = TrainConfig(s.num_iters, "iteration", s.grad_accum_steps, s.lr, s.weight_decay, s.warmup_steps,
-                         s.eval_per_iter, s.seed, s.lr_schedule)
+                         s.eval_per_iter, s.seed, s.lr_schedule, s.average_decay)
     trainer = Trainer(model, WindowBatches(dataset, s.num_steps_per_iter, s.batch_size), config, settings,
                       model_dir, Validation(validate, "average JCT (s)", "valid_avg_jct_s", higher_is_better=False))
     if s.resume:

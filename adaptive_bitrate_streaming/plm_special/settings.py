@@ -34,6 +34,10 @@ class LLMSettings:
                                            "the end of the last round)", choices=["constant", "cosine"],
                                kind="training")
     weight_decay: float = setting(1e-4, "AdamW weight decay", kind="training")
+    average_decay: float = setting(0.0, "> 0 (below 1): validate and keep an exponential moving average of the "
+                                        "trained weights with this decay per optimizer step (train_log.csv also "
+                                        "scores the raw weights); 0: the raw weights (the original's)",
+                                   kind="training", minimum=0)
     warmup_steps: int | None = setting(None, "linear warm-up in optimizer steps (default: 5% of them)",
                                        kind="training")
     gamma: float = setting(1.0, "discount of the returns to go", kind="training")

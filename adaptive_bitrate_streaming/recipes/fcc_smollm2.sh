@@ -6,7 +6,8 @@
 # $OUT/pool, ADAPT_ONLY=1 stops after the adaptation (reproduce.py adapts its other seeds so). WHICH_LAYER (default 3:
 # early exit after block 3; -1 = all 30 blocks) and EPOCHS (default 6) change the backbone's depth and the length of
 # the adaptation, LR_SCHEDULE (default constant; cosine) its learning rate after the warm-up, REWARD_FLOOR_QUANTILE
-# (default 0: the pool's worst reward) the floor of the rewards' min-max normalisation, e.g. the 30-block
+# (default 0: the pool's worst reward) the floor of the rewards' min-max normalisation, AVERAGE_DECAY (default 0:
+# the raw weights) validates and keeps an exponential moving average of the weights, e.g. the 30-block
 # policy of the load experiment:
 #   OUT=artifacts/fcc_smollm2_30 POOL=artifacts/fcc_smollm2/pool WHICH_LAYER=-1 EPOCHS=2 DATA=... bash recipes/fcc_smollm2.sh
 #
@@ -20,6 +21,7 @@ WHICH_LAYER=${WHICH_LAYER:-3}
 EPOCHS=${EPOCHS:-6}
 LR_SCHEDULE=${LR_SCHEDULE:-constant}
 REWARD_FLOOR_QUANTILE=${REWARD_FLOOR_QUANTILE:-0}
+AVERAGE_DECAY=${AVERAGE_DECAY:-0}
 RUN=$OUT/run
 mkdir -p "$OUT"
 
@@ -34,7 +36,8 @@ if [ ! -f "$RUN/best_model/settings.json" ] || [ ! -f "$OUT/adapted" ]; then
   python run_plm.py --adapt --plm-type smollm2 --plm-size 135m --which-layer "$WHICH_LAYER" --rank 64 \
     --exp-pool-path "$POOL" --model-dir "$RUN" --valid-trace fcc-valid --video video1 --data-dir "$DATA" \
     --num-epochs "$EPOCHS" --batch-size 8 --lr 5e-4 --lr-schedule "$LR_SCHEDULE" \
-    --reward-floor-quantile "$REWARD_FLOOR_QUANTILE" --w 20 --seed "$SEED" "${resume[@]}"
+    --reward-floor-quantile "$REWARD_FLOOR_QUANTILE" --average-decay "$AVERAGE_DECAY" --w 20 --seed "$SEED" \
+    "${resume[@]}"
   touch "$OUT/adapted"
 fi
 [ "${ADAPT_ONLY:-0}" = 1 ] && exit 0

@@ -189,3 +189,77 @@ def test_resume_reads_the_run_settings_back(tiny_plms, synthetic_data, small_poo
     assert settings["exp_pool_path"] == str(small_pool)
     log = (tmp_path / "run" / "train_log.csv").read_text().split()
     assert [row.split(",")[0] for row in log[1:]] == ["1", "2"]
+
+
+def test_weight_average_follows_its_recurrence_and_swaps_in_and_out():
+    from plm_special.trainer import WeightAverage
+
+    layer = torch.nn.Linear(3, 2)
+    parameters = list(layer.parameters())
+    average = WeightAverage(parameters, decay=0.5)
+    expected = [p.detach().clone() for p in parameters]
+    for step in range(1, 6):
+        with torch.no_grad():
+            for p in parameters:
+                p.add_(float(step))
+        average.update()
+        weight = 1 - min(0.5, (1 + step) / (10 + step))  # the ramp: 0.18, 0.25, 0.31, 0.36, then the decay
+        expected = [e + weight * (p.detach() - e) for e, p in zip(expected, parameters)]
+    assert all(torch.allclose(a, e) for a, e in zip(average.average, expected))
+    raw = [p.detach().clone() for p in parameters]
+    with average.applied():
+        assert all(torch.equal(p, a) for p, a in zip(parameters, average.average))
+    assert all(torch.equal(p, r) for p, r in zip(parameters, raw))
+    tensors, scalars = average.state()
+    again = WeightAverage(parameters, decay=0.5)
+    again.restore(tensors, json.loads(json.dumps(scalars)))
+    assert again.steps == 5 and all(torch.equal(a, b) for a, b in zip(again.average, average.average))
+
+
+def log_rows(run):
+    lines = (run / "train_log.csv").read_text().split()
+    return lines[0].split(","), [line.split(",") for line in lines[1:]]
+
+
+def test_weight_average_is_validated_and_kept_while_training_goes_on_unchanged(tiny_plms, synthetic_data,
+                                                                                small_pool, tmp_path):
+    flags = ("--num-epochs", "2", "--lr", "3e-3", "--eval-per-epoch", "2")  # one validation, after epoch 2
+    adapt(tiny_plms, synthetic_data, small_pool, tmp_path / "raw", *flags)
+    adapt(tiny_plms, synthetic_data, small_pool, tmp_path / "avg", *flags, "--average-decay", "0.9")
+    header, raw_rows = log_rows(tmp_path / "raw")
+    avg_header, avg_rows = log_rows(tmp_path / "avg")
+    assert avg_header == header[:5] + ["raw_valid_mean_qoe"] + header[5:]
+    # the raw weights train exactly as without the average: same losses, same validation score
+    assert [row[2] for row in avg_rows] == [row[2] for row in raw_rows]
+    assert avg_rows[1][5] == raw_rows[1][4] and avg_rows[1][4] and not avg_rows[0][4]
+    raw_checkpoint = load_file(tmp_path / "raw" / "checkpoint" / "modules.safetensors")
+    avg_checkpoint = load_file(tmp_path / "avg" / "checkpoint" / "modules.safetensors")
+    assert all(torch.equal(raw_checkpoint[k], avg_checkpoint[k]) for k in raw_checkpoint)
+    # what is validated and kept is the average (the checkpoint's training state holds it), not the raw weights
+    best = load_file(tmp_path / "avg" / "best_model" / "modules.safetensors")
+    state = load_file(tmp_path / "avg" / "checkpoint" / "training_state.safetensors")
+    averages = [t for name, t in state.items() if name.startswith("average.")]
+    averaged = [k for k in best if any(torch.equal(best[k], a) for a in averages)]
+    assert averaged and all(not torch.equal(best[k], avg_checkpoint[k]) for k in averaged)
+    assert all(torch.equal(best[k], avg_checkpoint[k]) for k in best if k not in averaged)  # buffers
+    settings = json.loads((tmp_path / "avg" / "best_model" / "settings.json").read_text())
+    assert settings["average_decay"] == 0.9
+
+
+def test_resume_continues_the_weight_average(tiny_plms, synthetic_data, small_pool, tmp_path):
+    flags = ("--lr", "3e-3", "--average-decay", "0.9")
+    adapt(tiny_plms, synthetic_data, small_pool, tmp_path / "straight", "--num-epochs", "2", *flags)
+    adapt(tiny_plms, synthetic_data, small_pool, tmp_path / "resumed", "--num-epochs", "1", *flags)
+    adapt(tiny_plms, synthetic_data, small_pool, tmp_path / "resumed", "--num-epochs", "2", "--resume")
+    straight, resumed = log_rows(tmp_path / "straight")[1], log_rows(tmp_path / "resumed")[1]
+    assert [row[2:6] for row in straight] == [row[2:6] for row in resumed]
+    state = load_file(tmp_path / "resumed" / "checkpoint" / "training_state.safetensors")
+    assert any(name.startswith("average.") for name in state)
+
+
+def test_bad_weight_average_decay(tiny_plms, synthetic_data, small_pool, tmp_path):
+    result = run_script("run_plm.py", "--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--rank", "4",
+                        "--exp-pool-path", str(small_pool), "--model-dir", str(tmp_path / "run"),
+                        "--average-decay", "1", *common(tiny_plms, synthetic_data))
+    assert_one_line_error(result, "--average-decay 1.0: the decay of the weight average must be below 1")
+    assert not (tmp_path / "run").exists()

@@ -4,9 +4,10 @@ Training goes in rounds (ABR: epochs over the pool's episodes; CJS: iterations o
 pool); the task's batch source says what a round holds, drawing from the trainer's generator, and the
 policy's `loss(batch)` is the negative log-likelihood of the actions the conventional policies took. AdamW
 with linear warm-up, then a constant learning rate (the original's) or a cosine decay to 0 at the last
-optimizer step, gradient accumulation, clipping once per optimizer step, a resumable checkpoint after
-every round (every random generator training draws from is saved and restored) and model selection on a
-validation set, never the test set.
+optimizer step, gradient accumulation, clipping once per optimizer step, optionally an exponential moving
+average of the trained weights (`WeightAverage`), a resumable checkpoint after every round (every random
+generator training draws from is saved and restored) and model selection on a validation set, never the test
+set.
 """
 import csv
 import io
@@ -14,7 +15,8 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +27,7 @@ from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
+from common.errors import InputError
 from common.files import atomic_write_text
 
 from .checkpoint import optimizer_state, restore_optimizer, save_policy
@@ -52,6 +55,7 @@ class TrainConfig:
     eval_every: int  # rounds between validations (and always after the last)
     seed: int
     lr_schedule: str = "constant"  # after the warm-up: "constant" or "cosine"
+    average_decay: float = 0.0  # > 0: validate and keep an exponential moving average of the weights
 
 
 @dataclass
@@ -101,14 +105,59 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, schedule: str) -> 
     return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
+class WeightAverage:
+    """An exponential moving average of the trained parameters (Polyak averaging), updated after every optimizer
+    step; training goes on from the raw weights. The decay ramps up as min(decay, (1 + t) / (10 + t)) over the
+    steps t, so that the first averages are not dominated by the initial weights."""
+
+    def __init__(self, parameters: list[nn.Parameter], decay: float):
+        self.parameters, self.decay, self.steps = parameters, decay, 0
+        self.average = [p.detach().clone() for p in parameters]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.steps += 1
+        weight = 1 - min(self.decay, (1 + self.steps) / (10 + self.steps))
+        for average, parameter in zip(self.average, self.parameters):
+            average.lerp_(parameter.detach(), weight)
+
+    @contextmanager
+    @torch.no_grad()
+    def applied(self) -> Iterator[None]:
+        """The model holds the averaged weights inside the block, its raw weights again after it."""
+        raw = [p.detach().clone() for p in self.parameters]
+        for parameter, average in zip(self.parameters, self.average):
+            parameter.copy_(average)
+        try:
+            yield
+        finally:
+            for parameter, weights in zip(self.parameters, raw):
+                parameter.copy_(weights)
+
+    def state(self) -> tuple[dict, dict]:
+        return {f"average.{i}": a for i, a in enumerate(self.average)}, {"average_steps": self.steps}
+
+    @torch.no_grad()
+    def restore(self, tensors: dict, scalars: dict) -> None:
+        for i, average in enumerate(self.average):
+            average.copy_(tensors[f"average.{i}"])
+        self.steps = scalars["average_steps"]
+
+
 class Trainer:
     def __init__(self, model: nn.Module, batches: BatchSource, config: TrainConfig, settings: dict,
                  model_dir: Path, validation: Validation):
         self.model, self.batches, self.config, self.settings = model, batches, config, settings
         self.model_dir, self.validation = Path(model_dir), validation
-        self.log_columns = [config.round_name, "optimizer_steps", "train_loss", "lr", validation.column, "seconds"]
         self.generator = torch.Generator().manual_seed(config.seed)  # the order of batches
         self.parameters = [p for p in model.parameters() if p.requires_grad]
+        if config.average_decay >= 1:
+            raise InputError(f"--average-decay {config.average_decay}: the decay of the weight average must be "
+                             "below 1 (e.g. 0.99), or 0 for none", "average_decay")
+        self.average = WeightAverage(self.parameters, config.average_decay) if config.average_decay > 0 else None
+        raw_column = [f"raw_{validation.column}"] if self.average else []  # the raw weights' score beside it
+        self.log_columns = [config.round_name, "optimizer_steps", "train_loss", "lr", validation.column,
+                            *raw_column, "seconds"]
         self.optimizer = torch.optim.AdamW(self.parameters, lr=config.lr, weight_decay=config.weight_decay)
         total_steps = math.ceil(len(batches) / config.grad_accum_steps) * config.rounds
         self.warmup_steps = config.warmup_steps or max(1, total_steps // 20)
@@ -127,6 +176,11 @@ class Trainer:
         restore_optimizer(self.optimizer, tensors, scalars)
         self.scheduler.load_state_dict(scalars["scheduler"])
         restore_generator_states(self.generator, tensors, scalars)
+        if self.average:
+            if "average_steps" not in scalars:
+                raise InputError(f"{checkpoint} was trained without a weight average; resume it without "
+                                 "--average-decay", "average_decay")
+            self.average.restore(tensors, scalars)
         self.start_round, self.best_score = scalars["round"], scalars["best_score"]
         if (self.model_dir / "train_log.csv").is_file():
             with open(self.model_dir / "train_log.csv", newline="") as log:
@@ -137,6 +191,10 @@ class Trainer:
         rng_tensors, rng_scalars = generator_states(self.generator)
         scalars.update(rng_scalars, round=completed_rounds, best_score=self.best_score,
                        scheduler=self.scheduler.state_dict())
+        if self.average:
+            average_tensors, average_scalars = self.average.state()
+            tensors.update(average_tensors)
+            scalars.update(average_scalars)
         return {**tensors, **rng_tensors}, scalars
 
     def train_round(self, index: int) -> float:
@@ -154,6 +212,8 @@ class Trainer:
                 self.optimizer.step()
                 self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
+                if self.average:
+                    self.average.update()
             losses.append(loss.item())
             if step == 0 and index == self.start_round:
                 bar.write(self.first_batch_report(time.perf_counter() - start, count))
@@ -174,19 +234,38 @@ class Trainer:
         for index in range(self.start_round, config.rounds):
             start = time.perf_counter()
             loss = self.train_round(index)
-            score = None
+            score = raw_score = None
             if (index + 1) % config.eval_every == 0 or index + 1 == config.rounds:
-                score = self.validation.evaluate(self.model)
-                if self.validation.better(score, self.best_score):
-                    self.best_score = score
-                    save_policy(self.model, self.settings, self.model_dir / "best_model")
+                if self.average:
+                    raw_score = self.evaluate_unseeded()
+                    with self.average.applied():
+                        score = self.validation.evaluate(self.model)
+                        self.keep_if_best(score)
+                else:
+                    score = self.validation.evaluate(self.model)
+                    self.keep_if_best(score)
             save_policy(self.model, self.settings, self.model_dir / "checkpoint", self._training_state(index + 1))
+            raw_cell = ["" if raw_score is None else f"{raw_score:.6f}"] if self.average else []
             self.log_rows.append([index + 1, self.scheduler.last_epoch, f"{loss:.6f}",
                                   f"{self.scheduler.get_last_lr()[0]:.3g}", "" if score is None else f"{score:.6f}",
-                                  f"{time.perf_counter() - start:.1f}"])
+                                  *raw_cell, f"{time.perf_counter() - start:.1f}"])
             text = io.StringIO()
             csv.writer(text).writerows([self.log_columns, *self.log_rows])
             atomic_write_text(self.model_dir / "train_log.csv", text.getvalue())
-            valid = "" if score is None else f", validation {name} {score:.4f} (best {self.best_score:.4f})"
+            raw = "" if raw_score is None else f"; raw weights {raw_score:.4f}"
+            valid = "" if score is None else f", validation {name} {score:.4f} (best {self.best_score:.4f}{raw})"
             print(f"{config.round_name} {index + 1}: train loss {loss:.4f}{valid}", flush=True)
         return self.best_score
+
+    def keep_if_best(self, score: float) -> None:
+        if self.validation.better(score, self.best_score):
+            self.best_score = score
+            save_policy(self.model, self.settings, self.model_dir / "best_model")
+
+    def evaluate_unseeded(self) -> float:
+        """Validate leaving training's random generators as they were, so that this extra validation does not
+        change how training goes on."""
+        tensors, scalars = generator_states(self.generator)
+        score = self.validation.evaluate(self.model)
+        restore_generator_states(self.generator, tensors, scalars)
+        return score

@@ -14,7 +14,8 @@
 # SEGMENT_S simulated seconds of it the best of ROLLOUTS continuations from the same state:
 #   SEGMENT_S=300 POOL_SIZE=250000 OUT=artifacts/tpch_segments ADAPT_ONLY=1 ...
 # WHICH_LAYER (default 5) is the block after which the LLM exits (-1: all 30), NUM_ITERS (default 6) the number
-# of training iterations.
+# of training iterations, AVERAGE_DECAY (default 0: the raw weights) validates and keeps an exponential moving
+# average of the weights (--average-decay).
 #
 #   DATA=/path/to/data bash recipes/tpch_best_of_n.sh        (from cluster_job_scheduling/)
 set -euo pipefail
@@ -41,7 +42,7 @@ if [ ! -f "$OUT/trained" ]; then
   python run_plm.py --train --plm-type smollm2 --plm-size 135m --which-layer "$WHICH_LAYER" --peft-rank 64 --K 20 \
     --pt-encoder-config config/decima_tpch.yaml --freeze-encoder --exp-pool-path "$POOL" --model-dir "$RUN" \
     --valid-seeds 1001 --data-dir "$DATA" --num-iters "$NUM_ITERS" --num-steps-per-iter 800 --batch-size 8 --lr 2e-4 \
-    --seed "$SEED" "${resume[@]}"
+    --average-decay "${AVERAGE_DECAY:-0}" --seed "$SEED" "${resume[@]}"
   touch "$OUT/trained"
 fi
 [ "${ADAPT_ONLY:-0}" = 1 ] && exit 0

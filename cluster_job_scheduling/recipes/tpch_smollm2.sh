@@ -6,7 +6,8 @@
 # Re-running the script resumes where it stopped. SEED (default 1) is the adaptation seed, POOL an existing
 # pool to adapt on instead of $OUT/pool_decima, ADAPT_ONLY=1 stops after the adaptation (reproduce.py adapts
 # its other seeds so). RETURN_UNIT (default 0: min-max normalised rewards, the original's) is --return-unit:
-# RETURN_UNIT=1000 conditions on the job time (s) still to come.
+# RETURN_UNIT=1000 conditions on the job time (s) still to come. AVERAGE_DECAY (default 0: the raw weights) is
+# --average-decay: validate and keep an exponential moving average of the weights.
 #
 #   DATA=/path/to/data bash recipes/tpch_smollm2.sh        (from cluster_job_scheduling/)
 set -euo pipefail
@@ -28,7 +29,7 @@ if [ ! -f "$OUT/trained" ]; then
   python run_plm.py --train --plm-type smollm2 --plm-size 135m --which-layer 5 --peft-rank 64 --K 20 \
     --pt-encoder-config config/decima_tpch.yaml --freeze-encoder --exp-pool-path "$POOL" --model-dir "$RUN" \
     --valid-seeds 1001 --data-dir "$DATA" --num-iters 6 --num-steps-per-iter 800 --batch-size 8 --lr 2e-4 \
-    --return-unit "${RETURN_UNIT:-0}" --seed "$SEED" "${resume[@]}"
+    --return-unit "${RETURN_UNIT:-0}" --average-decay "${AVERAGE_DECAY:-0}" --seed "$SEED" "${resume[@]}"
   touch "$OUT/trained"
 fi
 [ "${ADAPT_ONLY:-0}" = 1 ] && exit 0

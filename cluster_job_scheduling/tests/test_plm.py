@@ -212,6 +212,24 @@ def test_train_test_resume_and_reload(tiny_plms, synthetic_data, small_pool, tmp
     assert_one_line_error(result, "was made with num_executors = 10, not 12")
 
 
+def test_weight_average_is_validated_beside_the_raw_weights(tiny_plms, synthetic_data, small_pool, tmp_path):
+    train = ["--train", "--plm-type", "qwen2", "--plm-size", "tiny", "--peft-rank", "4", "--exp-pool-path",
+             str(small_pool), "--num-iters", "2", "--lr", "3e-3", *common(tiny_plms, synthetic_data)]
+    run_plm.main([*train, "--model-dir", str(tmp_path / "raw")])
+    run_plm.main([*train, "--model-dir", str(tmp_path / "avg"), "--average-decay", "0.9"])
+    raw = [line.split(",") for line in (tmp_path / "raw" / "train_log.csv").read_text().split()]
+    avg = [line.split(",") for line in (tmp_path / "avg" / "train_log.csv").read_text().split()]
+    assert avg[0][4:6] == ["valid_avg_jct_s", "raw_valid_avg_jct_s"]
+    assert [row[2] for row in avg[1:]] == [row[2] for row in raw[1:]]  # the same training
+    assert [row[5] for row in avg[1:]] == [row[4] for row in raw[1:]]  # its raw weights score as without
+    from safetensors.torch import load_file
+
+    best = load_file(tmp_path / "avg/best_model/modules.safetensors")
+    last = load_file(tmp_path / "avg/checkpoint/modules.safetensors")
+    raw_best = load_file(tmp_path / "raw/best_model/modules.safetensors")
+    assert any(not torch.equal(best[k], last[k]) and not torch.equal(best[k], raw_best[k]) for k in best)
+
+
 def test_training_in_bfloat16_prints_its_footprint_and_pace(tiny_plms, synthetic_data, small_pool, tmp_path, capsys):
     summary = run_plm.main(["--train", "--test", "--plm-type", "qwen2", "--plm-size", "tiny", "--peft-rank", "4",
                             "--exp-pool-path", str(small_pool), *common(tiny_plms, synthetic_data), "--num-iters", "1",
