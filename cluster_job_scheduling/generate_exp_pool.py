@@ -127,7 +127,8 @@ def play_segments(args: Settings, data_root: Path, scheduler_name: str, seed: in
             # a continuation is a new episode to its scheduler and its observer: their caches of job DAGs
             # hold only what one sequence of states has shown (graph_observation.py)
             scheduler.reset()
-            branch, steps, observer = env.fork(), [], GraphObserver(args.num_executors)
+            branch = env if scheduler is schedulers[-1] else env.fork()  # the last one needs no copy
+            steps, observer = [], GraphObserver(args.num_executors)
             branch_observation, branch_info, branch_done = observation, info, False
             while not branch_done and branch.wall_time < end:
                 action = scheduler.act(branch_observation)
