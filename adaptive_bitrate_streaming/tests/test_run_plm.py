@@ -261,5 +261,11 @@ def test_bad_weight_average_decay(tiny_plms, synthetic_data, small_pool, tmp_pat
     result = run_script("run_plm.py", "--adapt", "--plm-type", "llama", "--plm-size", "tiny", "--rank", "4",
                         "--exp-pool-path", str(small_pool), "--model-dir", str(tmp_path / "run"),
                         "--average-decay", "1", *common(tiny_plms, synthetic_data))
-    assert_one_line_error(result, "--average-decay 1.0: the decay of the weight average must be below 1")
+    assert_one_line_error(result, "--average-decay: the decay of the weight average must be below 1 (e.g. 0.995), or 0 for none, not 1.0")
     assert not (tmp_path / "run").exists()
+    adapt(tiny_plms, synthetic_data, small_pool, tmp_path / "run", "--num-epochs", "1")
+    before = (tmp_path / "run" / "checkpoint" / "modules.safetensors").read_bytes()
+    result = run_script("run_plm.py", "--adapt", "--resume", "--model-dir", str(tmp_path / "run"), "--num-epochs", "2",
+                        "--average-decay", "0.9", "--plm-dir", str(tiny_plms), "--data-dir", str(synthetic_data))
+    assert_one_line_error(result, "was trained without a weight average; resume it with the --average-decay it began")
+    assert (tmp_path / "run" / "checkpoint" / "modules.safetensors").read_bytes() == before

@@ -152,8 +152,8 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(config.seed)  # the order of batches
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         if config.average_decay >= 1:
-            raise InputError(f"--average-decay {config.average_decay}: the decay of the weight average must be "
-                             "below 1 (e.g. 0.99), or 0 for none", "average_decay")
+            raise InputError(f"the decay of the weight average must be below 1 (e.g. 0.995), or 0 for none, not "
+                             f"{config.average_decay}", "average_decay")
         self.average = WeightAverage(self.parameters, config.average_decay) if config.average_decay > 0 else None
         raw_column = [f"raw_{validation.column}"] if self.average else []  # the raw weights' score beside it
         self.log_columns = [config.round_name, "optimizer_steps", "train_loss", "lr", validation.column,
@@ -176,10 +176,10 @@ class Trainer:
         restore_optimizer(self.optimizer, tensors, scalars)
         self.scheduler.load_state_dict(scalars["scheduler"])
         restore_generator_states(self.generator, tensors, scalars)
+        if bool(self.average) != ("average_steps" in scalars):
+            raise InputError(f"{checkpoint} was trained {'without' if self.average else 'with'} a weight average; "
+                             "resume it with the --average-decay it began with", "average_decay")
         if self.average:
-            if "average_steps" not in scalars:
-                raise InputError(f"{checkpoint} was trained without a weight average; resume it without "
-                                 "--average-decay", "average_decay")
             self.average.restore(tensors, scalars)
         self.start_round, self.best_score = scalars["round"], scalars["best_score"]
         if (self.model_dir / "train_log.csv").is_file():
