@@ -16,7 +16,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -237,13 +237,12 @@ class Trainer:
             score = raw_score = None
             if (index + 1) % config.eval_every == 0 or index + 1 == config.rounds:
                 if self.average:
-                    raw_score = self.evaluate_unseeded()
-                    with self.average.applied():
-                        score = self.validation.evaluate(self.model)
-                        self.keep_if_best(score)
-                else:
+                    raw_score = self.score_raw_weights()
+                with self.average.applied() if self.average else nullcontext():
                     score = self.validation.evaluate(self.model)
-                    self.keep_if_best(score)
+                    if self.validation.better(score, self.best_score):
+                        self.best_score = score
+                        save_policy(self.model, self.settings, self.model_dir / "best_model")
             save_policy(self.model, self.settings, self.model_dir / "checkpoint", self._training_state(index + 1))
             raw_cell = ["" if raw_score is None else f"{raw_score:.6f}"] if self.average else []
             self.log_rows.append([index + 1, self.scheduler.last_epoch, f"{loss:.6f}",
@@ -257,14 +256,9 @@ class Trainer:
             print(f"{config.round_name} {index + 1}: train loss {loss:.4f}{valid}", flush=True)
         return self.best_score
 
-    def keep_if_best(self, score: float) -> None:
-        if self.validation.better(score, self.best_score):
-            self.best_score = score
-            save_policy(self.model, self.settings, self.model_dir / "best_model")
-
-    def evaluate_unseeded(self) -> float:
-        """Validate leaving training's random generators as they were, so that this extra validation does not
-        change how training goes on."""
+    def score_raw_weights(self) -> float:
+        """Validate the raw weights leaving training's random generators as they were, so that this extra
+        validation does not change how training goes on."""
         tensors, scalars = generator_states(self.generator)
         score = self.validation.evaluate(self.model)
         restore_generator_states(self.generator, tensors, scalars)
