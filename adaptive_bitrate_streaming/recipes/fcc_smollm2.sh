@@ -7,9 +7,10 @@
 # early exit after block 3; -1 = all 30 blocks) and EPOCHS (default 6) change the backbone's depth and the length of
 # the adaptation, LR_SCHEDULE (default constant; cosine) its learning rate after the warm-up, REWARD_FLOOR_QUANTILE
 # (default 0: the pool's worst reward) the floor of the rewards' min-max normalisation, AVERAGE_DECAY (default 0:
-# the raw weights) validates and keeps an exponential moving average of the weights, e.g. the 30-block
+# the raw weights) validates and keeps an exponential moving average of the weights, DTYPE (default float32;
+# bfloat16: mixed precision, 1.7x faster on CPUs with AVX-512 BF16) the training precision, e.g. the 30-block
 # policy of the load experiment:
-#   OUT=artifacts/fcc_smollm2_30 POOL=artifacts/fcc_smollm2/pool WHICH_LAYER=-1 EPOCHS=2 DATA=... bash recipes/fcc_smollm2.sh
+#   OUT=artifacts/fcc_smollm2_30 POOL=artifacts/fcc_smollm2/pool WHICH_LAYER=-1 DTYPE=bfloat16 DATA=... bash recipes/fcc_smollm2.sh
 #
 #   DATA=/path/to/data bash recipes/fcc_smollm2.sh        (from adaptive_bitrate_streaming/)
 set -euo pipefail
@@ -22,6 +23,7 @@ EPOCHS=${EPOCHS:-6}
 LR_SCHEDULE=${LR_SCHEDULE:-constant}
 REWARD_FLOOR_QUANTILE=${REWARD_FLOOR_QUANTILE:-0}
 AVERAGE_DECAY=${AVERAGE_DECAY:-0}
+DTYPE=${DTYPE:-float32}
 RUN=$OUT/run
 mkdir -p "$OUT"
 
@@ -37,7 +39,7 @@ if [ ! -f "$RUN/best_model/settings.json" ] || [ ! -f "$OUT/adapted" ]; then
     --exp-pool-path "$POOL" --model-dir "$RUN" --valid-trace fcc-valid --video video1 --data-dir "$DATA" \
     --num-epochs "$EPOCHS" --batch-size 8 --lr 5e-4 --lr-schedule "$LR_SCHEDULE" \
     --reward-floor-quantile "$REWARD_FLOOR_QUANTILE" --average-decay "$AVERAGE_DECAY" --w 20 --seed "$SEED" \
-    "${resume[@]}"
+    --dtype "$DTYPE" "${resume[@]}"
   touch "$OUT/adapted"
 fi
 [ "${ADAPT_ONLY:-0}" = 1 ] && exit 0
